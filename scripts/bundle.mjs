@@ -1,0 +1,22 @@
+// Bundles the CLI into dist/ so that a cold `wax` start reads a few files instead of
+// resolving hundreds of modules. Commands stay separate chunks (splitting), so running
+// `wax decrypt` never parses the code of `wax edit` or of a cloud SDK.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: { wax: 'cli/main.ts' },
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __waxCreateRequire } from 'node:module'; const require = __waxCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
