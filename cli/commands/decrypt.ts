@@ -1,0 +1,85 @@
+import { stringify as yamlStringify } from 'yaml';
+import { openBytes } from '../../src/sops-file.js';
+import { storeFor } from '../../src/document/stores/index.js';
+import { getAtPath, parseTreePath } from '../../src/document/tree-path.js';
+import { Comment, TreeBranch, toPlain, type TreeValue } from '../../src/document/tree.js';
+import { scalarToBytes } from '../../src/crypto/scalars.js';
+import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
+import { readInputFile } from '../../src/files.js';
+import { UsageError } from '../../src/errors.js';
+import type { Format } from '../../src/document/stores/types.js';
+import { expandPaths, runBulk } from '../bulk.js';
+import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, type FormatOptions } from '../common.js';
+import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
+import { isAlreadyEncrypted } from './encrypt.js';
+
+export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
+  extract?: string;
+  ignoreMac?: boolean;
+  decryptionOrder?: string;
+  recursive?: boolean;
+  jobs: string;
+  indent?: string;
+  config?: string;
+}
+
+export async function decryptCommand(files: string[], options: DecryptCommandOptions): Promise<number> {
+  checkOutputFlags(files, options, 'decrypt');
+  if (options.extract && (files.length > 1 || options.recursive)) throw new UsageError('--extract works on one file');
+  if (files.length === 0 || files[0] === '-') {
+    if (!options.filenameOverride && !options.inputType) throw new UsageError('decrypting standard input needs --filename-override or --input-type');
+    placeOutput(undefined, await decryptOne(options.filenameOverride ?? 'stdin', readInput(undefined), options), options, 0o600);
+    return 0;
+  }
+  const paths = expandPaths(files, Boolean(options.recursive));
+  if (paths.length === 1 && !options.recursive) {
+    placeOutput(paths[0], await decryptOne(paths[0], readInputFile(paths[0]), options), options, 0o600);
+    return 0;
+  }
+  return runBulk(
+    paths,
+    async (path) => {
+      const input = readInputFile(path);
+      if (!isAlreadyEncrypted(input, inputFormat(path, options))) return { status: 'skipped' };
+      placeOutput(path, await decryptOne(path, input, options), { inPlace: true });
+      return { status: 'done' };
+    },
+    { verb: 'decrypted', jobs: Number(options.jobs) },
+  );
+}
+
+async function decryptOne(path: string, input: Buffer, options: DecryptCommandOptions): Promise<Buffer> {
+  const opened = await openBytes(input, {
+    format: inputFormat(path, options),
+    path,
+    ctx: providerContext(),
+    ignoreMac: options.ignoreMac,
+    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
+  });
+  const format = outputFormat(path, options);
+  const emit = emitOptions(format, options.indent, options.indent === undefined ? safeConfig(options) : undefined);
+  if (options.extract) return extractValue(getAtPath(opened.documents[0], parseTreePath(options.extract)), format, emit.indent);
+  return storeFor(format).emitPlain(opened.documents, emit);
+}
+
+/** A missing or broken .sops.yaml must not stop a decrypt, which does not need it. */
+function safeConfig(options: DecryptCommandOptions) {
+  try {
+    return loadSopsConfig(options);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Scalars print as their raw text (as sops does); mappings and lists in the output format. */
+function extractValue(value: TreeValue, format: Format, indent?: number): Buffer {
+  if (value instanceof TreeBranch) return storeFor(format === 'binary' || format === 'dotenv' || format === 'ini' ? 'json' : format).emitPlain([value], { indent });
+  if (Array.isArray(value)) {
+    const plain = toPlain(value);
+    return Buffer.from(format === 'yaml' ? yamlStringify(plain, { indent: indent ?? 4, indentSeq: true }) : `${JSON.stringify(plain, null, '\t')}\n`);
+  }
+  if (value === null) return Buffer.from('null');
+  if (value instanceof Comment) return Buffer.from(value.value);
+  if (typeof value === 'boolean') return Buffer.from(String(value));
+  return scalarToBytes(value);
+}

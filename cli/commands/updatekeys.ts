@@ -1,0 +1,85 @@
+import { createInterface } from 'node:readline/promises';
+import { rekeyBytes, loadEncrypted } from '../../src/sops-file.js';
+import { loadProvider, resolveKeyGroups, type MasterKeyRecipient } from '../../src/providers/index.js';
+import { matchCreationRule } from '../../src/config.js';
+import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
+import { readInputFile, writeFileAtomic } from '../../src/files.js';
+import { ConfigError, UsageError } from '../../src/errors.js';
+import type { KeyGroup } from '../../src/document/metadata.js';
+import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
+import { emitOptions, inputFormat, loadSopsConfig, providerContext, type FormatOptions } from '../common.js';
+import { isAlreadyEncrypted } from './encrypt.js';
+
+export interface UpdatekeysOptions extends FormatOptions {
+  yes?: boolean;
+  shamirSecretSharingThreshold?: string;
+  decryptionOrder?: string;
+  recursive?: boolean;
+  jobs: string;
+  indent?: string;
+  config?: string;
+}
+
+export async function updatekeysCommand(files: string[], options: UpdatekeysOptions): Promise<number> {
+  if (files.length === 0) throw new UsageError('updatekeys needs a file', 'see `wax updatekeys --help`');
+  const config = loadSopsConfig(options);
+  if (!config) throw new ConfigError('updatekeys needs a .sops.yaml', 'create one with creation_rules, or pass --config');
+  if (!options.yes && !process.stdin.isTTY) throw new UsageError('updatekeys asks for confirmation, but standard input is not a terminal', 'pass -y to apply without asking');
+  const paths = expandPaths(files, Boolean(options.recursive));
+  // Questions must not interleave, so interactive runs go one file at a time.
+  const jobs = options.yes ? Number(options.jobs) : 1;
+  return runBulk(paths, (path) => updateOne(path, options, config), { verb: 'updated', jobs });
+}
+
+async function updateOne(path: string, options: UpdatekeysOptions, config: NonNullable<ReturnType<typeof loadSopsConfig>>): Promise<FileOutcome> {
+  const input = readInputFile(path);
+  const format = inputFormat(path, options);
+  if (!isAlreadyEncrypted(input, format)) {
+    if (options.recursive) return { status: 'skipped' };
+    throw new UsageError(`${path} is not encrypted`, 'encrypt it first with `wax encrypt -i`');
+  }
+  const rule = await matchCreationRule(config, path);
+  const ctx = providerContext();
+  const desired = await resolveKeyGroups(rule.keyGroups, ctx);
+  const current = loadEncrypted(input, format, path).metadata;
+  const threshold = options.shamirSecretSharingThreshold !== undefined ? Number(options.shamirSecretSharingThreshold) : current.shamirThreshold;
+  const diff = await describeDiff(current.keyGroups, desired);
+  if (diff.length === 0 && threshold === current.shamirThreshold) return { status: 'skipped', note: 'already up to date' };
+  process.stderr.write(`wax: ${path}: key changes:\n${diff.map((line) => `  ${line}\n`).join('')}`);
+  if (!options.yes && !(await confirm('apply these changes?'))) return { status: 'skipped', note: 'changes not applied' };
+  const { output } = await rekeyBytes(input, {
+    format,
+    path,
+    ctx,
+    keyGroups: desired,
+    shamirThreshold: threshold,
+    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
+    emit: emitOptions(format, options.indent, config),
+  });
+  writeFileAtomic(path, output);
+  return { status: 'done' };
+}
+
+/** Lines like `group 0: + age age1…` for every key added or removed. */
+async function describeDiff(current: KeyGroup[], desired: MasterKeyRecipient[][]): Promise<string[]> {
+  const lines: string[] = [];
+  const groups = Math.max(current.length, desired.length);
+  for (let g = 0; g < groups; g++) {
+    const before = new Set<string>();
+    for (const entry of current[g] ?? []) before.add(`${entry.type} ${(await loadProvider(entry.type).catch(() => undefined))?.describe(entry) ?? JSON.stringify(entry.fields)}`);
+    const after = new Set((desired[g] ?? []).map((r) => `${r.type} ${r.id}`));
+    for (const key of after) if (!before.has(key)) lines.push(`group ${g}: + ${key}`);
+    for (const key of before) if (!after.has(key)) lines.push(`group ${g}: - ${key}`);
+  }
+  return lines;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`wax: ${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}

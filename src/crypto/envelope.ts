@@ -1,0 +1,103 @@
+/**
+ * Envelope encryption of the data key (sops-format.md §2, §8, §9.6): with one key group
+ * every master key wraps the whole key; with several, the key is split with Shamir and
+ * every key of group i wraps share i. Unwrapping tries each group's keys in the
+ * decryption order until enough groups have answered.
+ */
+import { randomBytes } from 'node:crypto';
+import { DataKeyUnavailableError, NoEncryptionKeyError, WaxError, type KeyAttempt } from '../errors.js';
+import type { KeyGroup, MasterKeyEntry, Metadata } from '../document/metadata.js';
+import { loadProvider, type MasterKeyRecipient, type ProviderContext } from '../providers/index.js';
+import { combine, split } from './shamir.js';
+
+export const DATA_KEY_SIZE = 32;
+
+export function generateDataKey(): Buffer {
+  return randomBytes(DATA_KEY_SIZE);
+}
+
+/** Wraps the data key for every recipient of every group. */
+export async function wrapDataKey(dataKey: Uint8Array, groups: MasterKeyRecipient[][], threshold: number): Promise<KeyGroup[]> {
+  if (groups.length === 0 || groups.every((g) => g.length === 0)) throw new NoEncryptionKeyError();
+  const parts = groups.length === 1 ? [dataKey] : split(dataKey, groups.length, effectiveThreshold(threshold, groups.length));
+  return Promise.all(groups.map((group, i) => Promise.all(group.map((recipient) => recipient.wrap(parts[i])))));
+}
+
+/** sops' default: with several groups and no threshold, every group is required. */
+export function effectiveThreshold(threshold: number, groupCount: number): number {
+  if (groupCount <= 1) return 1;
+  return threshold > 0 ? threshold : groupCount;
+}
+
+export interface UnwrapResult {
+  dataKey: Buffer;
+  /** The entries that unwrapped the key (or its shares), one per group used. */
+  usedKeys: MasterKeyEntry[];
+}
+
+/** `SOPS_DECRYPTION_ORDER` (default `age,pgp`): those types first, then the rest in file order. */
+export function decryptionOrder(group: KeyGroup, order: string[]): MasterKeyEntry[] {
+  const rank = (entry: MasterKeyEntry) => {
+    const i = order.indexOf(entry.type);
+    return i < 0 ? order.length : i;
+  };
+  return group.map((entry, index) => ({ entry, index })).sort((a, b) => rank(a.entry) - rank(b.entry) || a.index - b.index).map((x) => x.entry);
+}
+
+export interface UnwrapOptions {
+  ctx: ProviderContext;
+  order?: string[];
+}
+
+/** Recovers the data key; throws DataKeyUnavailableError listing every attempt. */
+export async function unwrapDataKey(metadata: Metadata, options: UnwrapOptions): Promise<UnwrapResult> {
+  const order = options.order ?? parseDecryptionOrder(options.ctx.env.SOPS_DECRYPTION_ORDER);
+  const groups = metadata.keyGroups;
+  const needed = effectiveThreshold(metadata.shamirThreshold, groups.length);
+  const attempts: KeyAttempt[] = [];
+  const parts: Uint8Array[] = [];
+  const usedKeys: MasterKeyEntry[] = [];
+  for (let g = 0; g < groups.length && parts.length < needed; g++) {
+    const found = await unwrapGroup(groups[g], g, order, options.ctx, attempts);
+    if (found) {
+      parts.push(found.part);
+      usedKeys.push(found.entry);
+    }
+  }
+  if (parts.length < needed) {
+    const summary = groups.length === 1 ? 'no master key could decrypt it' : `${parts.length} of the ${needed} key groups needed could be decrypted`;
+    throw new DataKeyUnavailableError(attempts, summary);
+  }
+  const dataKey = groups.length === 1 ? Buffer.from(parts[0]) : Buffer.from(combine(parts));
+  if (dataKey.length !== DATA_KEY_SIZE) throw new DataKeyUnavailableError(attempts, `the recovered data key has ${dataKey.length} bytes, not ${DATA_KEY_SIZE}`);
+  return { dataKey, usedKeys };
+}
+
+async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx: ProviderContext, attempts: KeyAttempt[]) {
+  const expectedSize = DATA_KEY_SIZE;
+  for (const entry of decryptionOrder(group, order)) {
+    let description: string = entry.type;
+    try {
+      const provider = await loadProvider(entry.type);
+      description = `${entry.type} ${provider.describe(entry)}`;
+      const part = await provider.unwrap(entry, ctx);
+      if (part === null) {
+        attempts.push({ group: index, key: description, reason: 'no matching identity available' });
+        continue;
+      }
+      if (part.length !== expectedSize && part.length !== expectedSize + 1) {
+        attempts.push({ group: index, key: description, reason: `unwrapped ${part.length} bytes, not a data key` });
+        continue;
+      }
+      return { part, entry };
+    } catch (error) {
+      attempts.push({ group: index, key: description, reason: error instanceof WaxError ? error.message : 'unexpected failure' });
+    }
+  }
+  return undefined;
+}
+
+export function parseDecryptionOrder(text: string | undefined): string[] {
+  if (!text) return ['age', 'pgp'];
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
