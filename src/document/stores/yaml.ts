@@ -86,6 +86,8 @@ class Reader {
 
   private map(node: YAMLMap): TreeBranch {
     const branch = new TreeBranch();
+    // A comment between `key:` and the first nested key belongs to the nested mapping.
+    for (const c of commentLines(node.commentBefore)) branch.items.push({ key: new Comment(c), value: null });
     const explicitKeys = new Set(node.items.map((pair) => (isScalar(pair.key) ? pair.key.value : undefined)).filter((k) => typeof k === 'string'));
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
@@ -126,7 +128,7 @@ class Reader {
   }
 
   private seq(node: YAMLSeq): TreeValue[] {
-    const out: TreeValue[] = [];
+    const out: TreeValue[] = commentLines(node.commentBefore).map((c) => new Comment(c));
     for (const item of node.items) {
       const itemNode = item as Node | null;
       if (itemNode && (isScalar(itemNode) || isMap(itemNode) || isSeq(itemNode))) for (const c of commentLines(itemNode.commentBefore)) out.push(new Comment(c));
