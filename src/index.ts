@@ -1,0 +1,62 @@
+/**
+ * wax's public library API. The CLI and the controller are thin shells over these.
+ *
+ * Every function throws only the typed errors of `./errors.js` for bad input or failed
+ * integrity (each with a stable `exitCode`); messages never contain plaintext or keys.
+ */
+
+/**
+ * File operations, bytes in and bytes out.
+ * - `encryptBytes` @throws AlreadyEncryptedError, InvalidDocumentError, NoEncryptionKeyError, KeyFormatError
+ * - `openBytes` / `decryptBytes` @throws NotEncryptedError, MetadataError, DataKeyUnavailableError,
+ *   ValueAuthenticationError, MalformedValueError, MacMismatchError (all IntegrityError but the first three)
+ * - `resealBytes`, `rotateOpened` (new data key), `rekeyBytes` (updatekeys: same data key, new master keys)
+ */
+export {
+  encryptBytes,
+  encryptTree,
+  openBytes,
+  decryptBytes,
+  resealBytes,
+  rotateOpened,
+  rekeyBytes,
+  loadEncrypted,
+  sealTree,
+  type EncryptOptions,
+  type OpenOptions,
+  type OpenedFile,
+} from './sops-file.js';
+
+export * from './errors.js';
+
+/** The value tree the stores read into: ordered mappings, comments as items, Go-typed scalars. */
+export { TreeBranch, Comment, SopsTime, fromPlain, toPlain, type TreeValue, type Scalar } from './document/tree.js';
+
+/** Stores: YAML, JSON, dotenv, INI, binary. `formatFromPath` picks one by extension like sops. */
+export { storeFor, formatFromPath } from './document/stores/index.js';
+export type { Format, Store, EmitOptions } from './document/stores/types.js';
+
+/** `["a"]["b"][0]` paths for extract/set/unset. @throws TreePathError */
+export { parseTreePath, getAtPath, setAtPath, unsetAtPath } from './document/tree-path.js';
+
+/** Selection rules (`encrypted_regex`, …) with RE2 semantics. @throws RegexError, ConflictingParametersError */
+export { compileSelector, pickRule, DEFAULT_RULE, type SelectionRule, type RuleKind } from './document/rules.js';
+
+/** The `sops` metadata block. @throws MetadataError */
+export { parseMetadata, serializeMetadata, type Metadata, type MasterKeyEntry, type KeyGroup, type KeyType } from './document/metadata.js';
+
+/** `.sops.yaml`. @throws ConfigError, RegexError */
+export { findConfigFile, loadConfig, matchCreationRule, type SopsConfig, type CreationRule } from './config.js';
+
+/** Master-key providers behind one contract, loaded lazily. @throws UnsupportedKeyTypeError, KeyFormatError */
+export { loadProvider, resolveRecipient, resolveKeyGroups, recipientsFromEntries, type KeySpec, type Provider, type ProviderContext, type MasterKeyRecipient } from './providers/index.js';
+
+/** age identities: generation and the sources sops reads (§9.1). */
+export { generateAgeIdentity, loadIdentitySources, parseIdentityFile } from './providers/age.js';
+
+/** Envelope and Shamir. @throws DataKeyUnavailableError, ShamirError */
+export { unwrapDataKey, wrapDataKey, generateDataKey } from './crypto/envelope.js';
+export { split as shamirSplit, combine as shamirCombine } from './crypto/shamir.js';
+
+/** Atomic, private file writes. @throws WriteError */
+export { writeFileAtomic, readInputFile } from './files.js';
