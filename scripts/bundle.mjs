@@ -1,7 +1,11 @@
 // Bundles the CLI into dist/ so that a cold `wax` start reads a few files instead of
 // resolving hundreds of modules. Commands stay separate chunks (splitting), so running
 // `wax decrypt` never parses the code of `wax edit` or of a cloud SDK.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Old chunks would linger with new hashes next to them.
+rmSync('dist', { recursive: true, force: true });
 
 await build({
   entryPoints: { wax: 'cli/main.ts' },

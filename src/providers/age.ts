@@ -3,7 +3,7 @@
  * age's author. Each sops entry is a complete armored age file with one recipient
  * stanza whose payload is the raw data key (or Shamir share).
  */
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
@@ -46,10 +46,30 @@ function recipientFor(recipient: string): MasterKeyRecipient {
     async wrap(dataKey: Uint8Array): Promise<MasterKeyEntry> {
       const encrypter = new Encrypter();
       encrypter.addRecipient(recipient);
-      const file = await encrypter.encrypt(dataKey);
+      const file = await readStream(await encrypter.encrypt(streamOf(dataKey)));
       return { type: 'age', fields: { enc: armor.encode(file), recipient } };
     },
   };
+}
+
+/**
+ * age-encryption reads whole buffers through `new Response(...)`, which makes Node load
+ * its fetch implementation (about 15 ms of a cold start). Streams in and out avoid it.
+ */
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+async function readStream(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+  return chunks.length === 1 ? chunks[0] : new Uint8Array(Buffer.concat(chunks));
 }
 
 /** Parses a key file: one identity per line, `#` comments and blank lines ignored. */
@@ -102,6 +122,8 @@ export function loadIdentitySources(env: NodeJS.ProcessEnv, recipientHint?: stri
 
 function runKeyCommand(env: NodeJS.ProcessEnv, recipient?: string): string[] {
   try {
+    // child_process is loaded only here: most runs never need it, and it costs start-up time.
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const out = execFileSync('/bin/sh', ['-c', env.SOPS_AGE_KEY_CMD!], {
       env: { ...env, SOPS_AGE_RECIPIENT: recipient ?? '' },
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -160,7 +182,7 @@ export const ageProvider: Provider = {
     const decrypter = new Decrypter();
     for (const identity of identities) decrypter.addIdentity(identity);
     try {
-      return await decrypter.decrypt(file);
+      return await readStream(await decrypter.decrypt(streamOf(file)));
     } catch (error) {
       if (error instanceof Error && error.message === NOT_MINE) return null;
       throw new AgeKeyError('the wrapped data key failed to decrypt (corrupted age file)', 128);
