@@ -138,14 +138,14 @@ function runKeyCommand(env: NodeJS.ProcessEnv, recipient?: string): string[] {
 }
 
 /** Identities are loaded once per process and key settings; bulk commands reuse them. */
-const identityCache = new Map<string, Promise<string[]>>();
+const identityCache = new Map<string, Promise<IdentitySource[]>>();
 
-function identitiesFor(ctx: ProviderContext, recipient: string): Promise<string[]> {
+function identitiesFor(ctx: ProviderContext, recipient: string): Promise<IdentitySource[]> {
   const { SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, XDG_CONFIG_HOME, HOME } = ctx.env;
   const cacheKey = JSON.stringify([SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, XDG_CONFIG_HOME, HOME]);
   let cached = identityCache.get(cacheKey);
   if (!cached) {
-    cached = Promise.resolve().then(() => loadIdentitySources(ctx.env, recipient).flatMap((s) => s.identities));
+    cached = Promise.resolve().then(() => loadIdentitySources(ctx.env, recipient));
     identityCache.set(cacheKey, cached);
     // A failed load (missing key file) must not stick: the user may fix it mid-run.
     cached.catch(() => identityCache.delete(cacheKey));
@@ -171,16 +171,15 @@ export const ageProvider: Provider = {
   },
 
   async unwrap(entry: MasterKeyEntry, ctx: ProviderContext): Promise<Uint8Array | null> {
-    const identities = await identitiesFor(ctx, String(entry.fields.recipient ?? ''));
-    if (identities.length === 0) return null;
+    const sources = await identitiesFor(ctx, String(entry.fields.recipient ?? ''));
+    if (sources.every((source) => source.identities.length === 0)) return null;
     let file: Uint8Array;
     try {
       file = armor.decode(String(entry.fields.enc ?? ''));
     } catch {
       throw new AgeKeyError('the wrapped data key is not a valid armored age file', 128);
     }
-    const decrypter = new Decrypter();
-    for (const identity of identities) decrypter.addIdentity(identity);
+    const decrypter = newDecrypter(sources);
     try {
       return await readStream(await decrypter.decrypt(streamOf(file)));
     } catch (error) {
@@ -189,6 +188,20 @@ export const ageProvider: Provider = {
     }
   },
 };
+
+function newDecrypter(sources: IdentitySource[]): Decrypter {
+  const decrypter = new Decrypter();
+  for (const source of sources) {
+    source.identities.forEach((identity, index) => {
+      try {
+        decrypter.addIdentity(identity);
+      } catch {
+        throw new AgeKeyError(`identity ${index + 1} of ${source.name} is not a valid age identity (bad checksum or length)`, 128, 'regenerate it with `wax keygen` or check for a copy-paste error');
+      }
+    });
+  }
+  return decrypter;
+}
 
 /** A new identity and its recipient, for `wax keygen`. */
 export async function generateAgeIdentity(postQuantum = false): Promise<{ identity: string; recipient: string }> {
