@@ -25,7 +25,7 @@ export async function encryptCommand(files: string[], options: EncryptCommandOpt
   }
   const paths = expandPaths(files, Boolean(options.recursive));
   if (paths.length === 1 && !options.recursive) {
-    placeOutput(paths[0], await encryptOne(paths[0], readInputFile(paths[0]), options), options);
+    placeOutput(paths[0], await encryptOne(options.filenameOverride ?? paths[0], readInputFile(paths[0]), options), options);
     return 0;
   }
   const named = new Set(files);

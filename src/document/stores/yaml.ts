@@ -199,14 +199,27 @@ class Writer {
     }
     if (value instanceof Uint8Array) value = Buffer.from(value).toString('utf8');
     const node = new Scalar(value);
-    // A string that go-yaml would read back as a timestamp must stay a string.
-    if (typeof value === 'string' && !value.includes('\n') && looksLikeTimestamp(value)) node.type = Scalar.QUOTE_DOUBLE;
+    if (typeof value === 'string' && !value.includes('\n') && needsQuotes(value)) node.type = Scalar.QUOTE_DOUBLE;
     return node;
   }
 }
 
+/** YAML 1.1 booleans: go-yaml quotes them, and Kubernetes' YAML reader still honours them. */
+const YAML11_BOOL = /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+/** YAML 1.1 sexagesimal numbers (`1:20`) and leading-zero octals (`0755`). */
+const YAML11_NUMBER = /^[-+]?(?:[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|0[0-7_]+)$/;
+
+/**
+ * Strings the core schema would print plain but that another YAML reader would not read
+ * back as the same string: timestamps (go-yaml), 1.1 booleans and numbers (Kubernetes).
+ * The yaml library already quotes what the core schema itself would misread.
+ */
+function needsQuotes(text: string): boolean {
+  return looksLikeTimestamp(text) || YAML11_BOOL.test(text) || YAML11_NUMBER.test(text);
+}
+
 function looksAmbiguousKey(key: string): boolean {
-  return looksLikeTimestamp(key);
+  return needsQuotes(key);
 }
 
 function emit(documents: TreeBranch[], options: EmitOptions | undefined, metadata?: PlainMetadata): Buffer {
