@@ -1,8 +1,8 @@
-import { stringify as yamlStringify } from 'yaml';
 import { openBytes } from '../../src/sops-file.js';
 import { storeFor } from '../../src/document/stores/index.js';
 import { getAtPath, parseTreePath } from '../../src/document/tree-path.js';
 import { Comment, TreeBranch, toPlain, type TreeValue } from '../../src/document/tree.js';
+import { emitYamlValue } from '../../src/document/stores/yaml-fast.js';
 import { scalarToBytes } from '../../src/crypto/scalars.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { readInputFile } from '../../src/files.js';
@@ -76,7 +76,7 @@ function extractValue(value: TreeValue, format: Format, indent?: number): Buffer
   if (value instanceof TreeBranch) return storeFor(format === 'binary' || format === 'dotenv' || format === 'ini' ? 'json' : format).emitPlain([value], { indent });
   if (Array.isArray(value)) {
     const plain = toPlain(value);
-    return Buffer.from(format === 'yaml' ? yamlStringify(plain, { indent: indent ?? 4, indentSeq: true }) : `${JSON.stringify(plain, null, '\t')}\n`);
+    return Buffer.from(format === 'yaml' ? emitYamlValue(value, indent ?? 4) : `${JSON.stringify(plain, null, '\t')}\n`);
   }
   if (value === null) return Buffer.from('null');
   if (value instanceof Comment) return Buffer.from(value.value);

@@ -149,7 +149,7 @@ test('the written metadata has the sops 3.13 layout: sorted keys, one age file p
     });
     const text = out.toString();
     const sops = text.slice(text.indexOf('sops:'));
-    assert.match(sops, /^sops:\n {4}age:\n {8}- enc: \|\n {14}-----BEGIN AGE ENCRYPTED FILE-----\n/);
+    assert.match(sops, /^sops:\n {4}age:\n {8}- enc: \|\n {12}-----BEGIN AGE ENCRYPTED FILE-----\n/, "the layout sops 3.13 writes");
     assert.equal((sops.match(/BEGIN AGE ENCRYPTED FILE/g) ?? []).length, 2);
     const keysInOrder = [...sops.matchAll(/^ {4}([a-z_]+):/gm)].map((m) => m[1]);
     assert.deepEqual(keysInOrder, ['age', 'lastmodified', 'mac', 'unencrypted_suffix', 'version']);

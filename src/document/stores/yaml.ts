@@ -3,20 +3,30 @@
  * kept as tree items, aliases and merge keys expanded, scalar types resolved as
  * go-yaml v3 resolves them (ints, floats, bools, nulls and unquoted timestamps).
  */
-import { Document, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, Scalar, YAMLMap, YAMLSeq, type Node, type Pair } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Alias, Document, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { InvalidDocumentError } from '../../errors.js';
-import { looksLikeTimestamp, normaliseGoTime } from '../../crypto/scalars.js';
 import { Comment, fromPlain, SopsTime, TreeBranch, type TreeValue } from '../tree.js';
 import type { EmitOptions, EncryptedFile, PlainMetadata, Store } from './types.js';
+import { emitYaml, fastParseYaml } from './yaml-fast.js';
+import { INT64_MAX, INT64_MIN, resolvePlainScalar } from './yaml-scalars.js';
 
 type YamlDoc = Document.Parsed;
+type YamlLib = typeof import('yaml');
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+let yamlLib: YamlLib | undefined;
 
-function parseDocuments(input: Buffer): YamlDoc[] {
-  const text = input.toString('utf8');
-  const docs = parseAllDocuments(text, { intAsBigInt: true, uniqueKeys: true, merge: false, prettyErrors: false, strict: false });
+/**
+ * The full YAML library, loaded on first use only: files that wax and sops write are
+ * read by the fast reader, and a cold `wax decrypt` should not pay for loading this one.
+ */
+export function loadYamlLib(): YamlLib {
+  yamlLib ??= createRequire(import.meta.url)('yaml') as YamlLib;
+  return yamlLib;
+}
+
+function parseDocuments(text: string): YamlDoc[] {
+  const docs = loadYamlLib().parseAllDocuments(text, { intAsBigInt: true, uniqueKeys: true, merge: false, prettyErrors: false, strict: false });
   // parseAllDocuments returns an EmptyStream (an array) for empty input.
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
@@ -30,6 +40,13 @@ function parseDocuments(input: Buffer): YamlDoc[] {
   }
   return list;
 }
+
+const isAlias = (n: unknown): n is Alias => loadYamlLib().isAlias(n);
+const isMap = (n: unknown): n is YAMLMap => loadYamlLib().isMap(n);
+const isSeq = (n: unknown): n is YAMLSeq => loadYamlLib().isSeq(n);
+const isScalar = (n: unknown): n is Scalar => loadYamlLib().isScalar(n);
+const isPair = (n: unknown): n is Pair => loadYamlLib().isPair(n);
+const PLAIN = 'PLAIN';
 
 function lineOf(text: string, offset: number): number {
   return text.slice(0, offset).split('\n').length;
@@ -62,37 +79,35 @@ class Reader {
     return branch;
   }
 
-  private value(node: unknown): TreeValue {
+  /** `headHandled`: the node's leading comment was already taken by the enclosing sequence. */
+  private value(node: unknown, headHandled = false): TreeValue {
     if (node === null || node === undefined) return null;
     if (isAlias(node)) return this.value(node.resolve(this.doc));
-    if (isMap(node)) return this.map(node);
-    if (isSeq(node)) return this.seq(node);
+    if (isMap(node)) return this.map(node, headHandled);
+    if (isSeq(node)) return this.seq(node, headHandled);
     if (isScalar(node)) return this.scalar(node);
     throw new InvalidDocumentError('unsupported YAML node');
   }
 
   private scalar(node: Scalar): TreeValue {
     const v = node.value;
+    // Plain scalars are typed from their text, exactly as the fast reader types them.
+    if (node.type === PLAIN && !node.tag && typeof node.source === 'string') return resolvePlainScalar(node.source);
     if (v === null || v === undefined) return null;
     if (typeof v === 'bigint') return v < INT64_MIN || v > INT64_MAX ? Number(v) : v;
-    if (typeof v === 'string') {
-      // go-yaml resolves unquoted, untagged timestamps to time.Time (sops' `type:time`).
-      if (node.type === Scalar.PLAIN && !node.tag && looksLikeTimestamp(v)) return new SopsTime(normaliseGoTime(v)!);
-      return v;
-    }
-    if (typeof v === 'number' || typeof v === 'boolean') return v;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
     return String(v);
   }
 
-  private map(node: YAMLMap): TreeBranch {
+  private map(node: YAMLMap, headHandled = false): TreeBranch {
     const branch = new TreeBranch();
     // A comment between `key:` and the first nested key belongs to the nested mapping.
-    for (const c of commentLines(node.commentBefore)) branch.items.push({ key: new Comment(c), value: null });
+    if (!headHandled) for (const c of commentLines(node.commentBefore)) branch.items.push({ key: new Comment(c), value: null });
     const explicitKeys = new Set(node.items.map((pair) => (isScalar(pair.key) ? pair.key.value : undefined)).filter((k) => typeof k === 'string'));
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
       for (const c of commentLines(isScalar(keyNode) || isMap(keyNode) || isSeq(keyNode) ? keyNode.commentBefore : undefined)) branch.items.push({ key: new Comment(c), value: null });
-      if (isScalar(keyNode) && keyNode.value === '<<' && keyNode.type === Scalar.PLAIN) {
+      if (isScalar(keyNode) && keyNode.value === '<<' && keyNode.type === PLAIN) {
         this.merge(branch, pair, explicitKeys);
         continue;
       }
@@ -127,13 +142,14 @@ class Reader {
     throw new InvalidDocumentError(`the document contains a non-string key (${type === 'bigint' ? 'int' : type})`, 'only string keys are supported; quote the key');
   }
 
-  private seq(node: YAMLSeq): TreeValue[] {
-    const out: TreeValue[] = commentLines(node.commentBefore).map((c) => new Comment(c));
+  private seq(node: YAMLSeq, headHandled = false): TreeValue[] {
+    const out: TreeValue[] = headHandled ? [] : commentLines(node.commentBefore).map((c) => new Comment(c));
     for (const item of node.items) {
       const itemNode = item as Node | null;
+      // As in sops, a comment before an element is an element of the sequence, not of a mapping it opens.
       if (itemNode && (isScalar(itemNode) || isMap(itemNode) || isSeq(itemNode))) for (const c of commentLines(itemNode.commentBefore)) out.push(new Comment(c));
       if (isPair(item)) throw new InvalidDocumentError('unsupported YAML: a key/value pair inside a sequence');
-      out.push(this.value(item));
+      out.push(this.value(item, true));
       if (itemNode && isScalar(itemNode)) for (const c of commentLines(itemNode.comment)) out.push(new Comment(c, true));
     }
     for (const c of commentLines(node.comment)) out.push(new Comment(c));
@@ -141,98 +157,33 @@ class Reader {
   }
 }
 
-/** Builds yaml nodes from the tree, attaching comment items to the nodes that follow them. */
-class Writer {
-  constructor(private readonly doc: Document) {}
-
-  node(value: TreeValue): Node {
-    if (value instanceof TreeBranch) return this.map(value);
-    if (Array.isArray(value)) return this.seq(value);
-    return this.scalar(value);
-  }
-
-  map(branch: TreeBranch): YAMLMap {
-    const map = new YAMLMap(this.doc.schema);
-    let pending: string[] = [];
-    let last: Node | undefined;
-    for (const item of branch.items) {
-      if (item.key instanceof Comment) {
-        if (item.key.inline && last && isScalar(last) && !last.comment) last.comment = item.key.value;
-        else pending.push(item.key.value);
-        continue;
-      }
-      const key = new Scalar(item.key);
-      if (looksAmbiguousKey(item.key)) key.type = Scalar.QUOTE_DOUBLE;
-      if (pending.length) key.commentBefore = pending.join('\n');
-      pending = [];
-      last = this.node(item.value);
-      map.items.push(this.doc.createPair(key, last));
-    }
-    if (pending.length) map.comment = pending.join('\n');
-    return map;
-  }
-
-  private seq(items: TreeValue[]): YAMLSeq {
-    const seq = new YAMLSeq(this.doc.schema);
-    let pending: string[] = [];
-    let last: Node | undefined;
-    for (const item of items) {
-      if (item instanceof Comment) {
-        if (item.inline && last && isScalar(last) && !last.comment) last.comment = item.value;
-        else pending.push(item.value);
-        continue;
-      }
-      last = this.node(item);
-      if (pending.length) last.commentBefore = pending.join('\n');
-      pending = [];
-      seq.items.push(last);
-    }
-    if (pending.length) seq.comment = pending.join('\n');
-    return seq;
-  }
-
-  private scalar(value: TreeValue): Scalar {
-    if (value instanceof SopsTime) {
-      const node = new Scalar(value.text);
-      node.type = Scalar.PLAIN;
-      return node;
-    }
-    if (value instanceof Uint8Array) value = Buffer.from(value).toString('utf8');
-    const node = new Scalar(value);
-    if (typeof value === 'string' && !value.includes('\n') && needsQuotes(value)) node.type = Scalar.QUOTE_DOUBLE;
-    return node;
-  }
+/** Parses every document: the fast reader first, the full library when it declines. */
+export function parseYamlDocuments(text: string): TreeBranch[] {
+  return fastParseYaml(text) ?? parseYamlWithLibrary(text);
 }
 
-/** YAML 1.1 booleans: go-yaml quotes them, and Kubernetes' YAML reader still honours them. */
-const YAML11_BOOL = /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
-/** YAML 1.1 sexagesimal numbers (`1:20`) and leading-zero octals (`0755`). */
-const YAML11_NUMBER = /^[-+]?(?:[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|0[0-7_]+)$/;
-
-/**
- * Strings the core schema would print plain but that another YAML reader would not read
- * back as the same string: timestamps (go-yaml), 1.1 booleans and numbers (Kubernetes).
- * The yaml library already quotes what the core schema itself would misread.
- */
-function needsQuotes(text: string): boolean {
-  return looksLikeTimestamp(text) || YAML11_BOOL.test(text) || YAML11_NUMBER.test(text);
-}
-
-function looksAmbiguousKey(key: string): boolean {
-  return needsQuotes(key);
+/** The full parser alone (tests compare both paths). */
+export function parseYamlWithLibrary(text: string): TreeBranch[] {
+  return parseDocuments(text).map((doc) => new Reader(doc).document());
 }
 
 function emit(documents: TreeBranch[], options: EmitOptions | undefined, metadata?: PlainMetadata): Buffer {
-  const indent = options?.indent ?? 4;
   const metaTree = metadata ? (fromPlain(metadata) as TreeBranch) : undefined;
-  const parts = documents.map((branch) => {
-    const doc = new Document(null, { version: '1.2' });
-    const writer = new Writer(doc);
-    const withMeta = metaTree ? new TreeBranch([...branch.items, { key: 'sops', value: metaTree }]) : branch;
-    doc.contents = writer.map(withMeta) as never;
-    return doc.toString({ indent, indentSeq: true, lineWidth: 0, minContentWidth: 0, flowCollectionPadding: false });
-  });
-  return Buffer.from(parts.join('---\n'), 'utf8');
+  const withMeta = metaTree ? documents.map((doc) => new TreeBranch([...doc.items, { key: 'sops', value: metaTree }])) : documents;
+  return Buffer.from(emitYaml(withMeta, options?.indent ?? 4), 'utf8');
+}
+
+/** Metadata as plain data: ints as numbers, times as their text (lastmodified, created_at). */
+function metadataToPlain(value: TreeValue): unknown {
+  if (value instanceof TreeBranch) {
+    const out: Record<string, unknown> = {};
+    for (const item of value.items) if (typeof item.key === 'string') out[item.key] = metadataToPlain(item.value);
+    return out;
+  }
+  if (Array.isArray(value)) return value.filter((v) => !(v instanceof Comment)).map(metadataToPlain);
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof SopsTime) return value.text;
+  return value;
 }
 
 function hasSopsKey(documents: TreeBranch[]): boolean {
@@ -243,18 +194,13 @@ export const yamlStore: Store = {
   format: 'yaml',
 
   loadPlain(input: Buffer): TreeBranch[] {
-    return parseDocuments(input).map((doc) => new Reader(doc).document());
+    return parseYamlDocuments(input.toString('utf8'));
   },
 
   loadEncrypted(input: Buffer): EncryptedFile {
-    const docs = parseDocuments(input);
-    const branches = docs.map((doc) => new Reader(doc).document());
-    let metadata: PlainMetadata | undefined;
-    const first = docs[0]?.contents;
-    if (first && isMap(first)) {
-      const node = first.get('sops', true);
-      if (node !== undefined) metadata = (isMap(node) ? node.toJS(docs[0], { mapAsMap: false }) : node) as PlainMetadata;
-    }
+    const branches = parseYamlDocuments(input.toString('utf8'));
+    const raw = branches[0]?.get('sops');
+    const metadata = raw === undefined ? undefined : (metadataToPlain(raw) as PlainMetadata);
     // Only the first document's metadata counts; later `sops` keys are dropped, as sops does.
     for (const branch of branches) branch.delete('sops');
     return { documents: branches, metadata };
