@@ -6,8 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './errors.js';
+import { parseYamlDocuments } from './document/stores/yaml.js';
+import { toPlain } from './document/tree.js';
+import { ConfigError, WaxError } from './errors.js';
 import { compileRe2, pickRule, RULE_KINDS, type SelectionRule } from './document/rules.js';
 import type { KeyType } from './document/metadata.js';
 
@@ -56,11 +57,18 @@ export function findConfigFile(cwd: string, explicit?: string): string | undefin
 
 export function loadConfig(path: string): SopsConfig {
   let raw: unknown;
+  let text: string;
   try {
-    raw = parseYaml(readFileSync(path, 'utf8'), { uniqueKeys: true, prettyErrors: false });
+    text = readFileSync(path, 'utf8');
   } catch (error) {
-    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
-    throw new ConfigError(`${path}: invalid YAML${line ? ` at line ${line}` : ''}`, 'fix the syntax of .sops.yaml');
+    throw new ConfigError(`${path}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    raw = text.trim() === '' ? {} : toPlain(parseYamlDocuments(text)[0] ?? null);
+  } catch (error) {
+    // The store's messages carry a line number and never the offending text.
+    if (!(error instanceof WaxError)) throw error;
+    throw new ConfigError(`${path}: ${error.message}`, 'fix the syntax of .sops.yaml');
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${path}: the top level must be a mapping`);

@@ -100,36 +100,119 @@ function parseGoBool(text: string): boolean | undefined {
   return undefined;
 }
 
-const TIMESTAMP =
-  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?(?:[ \t]*(Z|[+-]\d{1,2}(?::?\d{2})?))?)?$/;
+/** A timestamp as Go's time.Parse reads it: wall-clock fields and the zone offset. */
+interface GoTime {
+  year: string;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** Fraction digits, at most 9 (Go truncates the rest). */
+  fraction: string;
+  /** Offset east of UTC in minutes. */
+  offset: number;
+}
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+
+function daysIn(month: number, year: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * Go's `time.Parse` with one of go-yaml v3's timestamp layouts: `2006-1-2T15:4:5.999999999Z07:00`
+ * (sep `T`), the same with `t`, `2006-1-2 15:4:5.999999999` (sep ` `, no zone) and
+ * `2006-1-2` (sep null). Month, day, hour, minute and second take one or two digits;
+ * a zone is `Z` or `±hh:mm`; every field is range-checked, days against the month.
+ */
+function parseGoLayout(text: string, sep: 'T' | 't' | ' ' | null): GoTime | undefined {
+  let i = 4;
+  const getnum = (): number | undefined => {
+    if (!isDigit(text[i])) return undefined;
+    const width = isDigit(text[i + 1]) ? 2 : 1;
+    const n = Number(text.slice(i, i + width));
+    i += width;
+    return n;
+  };
+  const literal = (c: string): boolean => (text[i] === c ? (i++, true) : false);
+  const year = text.slice(0, 4);
+  if (!literal('-')) return undefined;
+  const month = getnum();
+  if (month === undefined || !literal('-')) return undefined;
+  const day = getnum();
+  if (day === undefined) return undefined;
+  const t: GoTime = { year, month, day, hour: 0, minute: 0, second: 0, fraction: '', offset: 0 };
+  if (sep !== null) {
+    if (sep === ' ') {
+      // A space in a Go layout matches one or more spaces.
+      if (text[i] !== ' ') return undefined;
+      while (text[i] === ' ') i++;
+    } else if (!literal(sep)) return undefined;
+    const hour = getnum();
+    if (hour === undefined || !literal(':')) return undefined;
+    const minute = getnum();
+    if (minute === undefined || !literal(':')) return undefined;
+    const second = getnum();
+    if (second === undefined) return undefined;
+    Object.assign(t, { hour, minute, second });
+    if ((text[i] === '.' || text[i] === ',') && isDigit(text[i + 1])) {
+      let end = i + 1;
+      while (isDigit(text[end])) end++;
+      t.fraction = text.slice(i + 1, end).slice(0, 9);
+      i = end;
+    }
+    if (sep !== ' ') {
+      if (literal('Z')) {
+        // UTC
+      } else {
+        const m = /^([+-])(\d{2}):(\d{2})/.exec(text.slice(i));
+        if (!m) return undefined;
+        const hours = Number(m[2]);
+        const minutes = Number(m[3]);
+        // Go accepts offsets up to 24:60 ("some people do write" them).
+        if (hours > 24 || minutes > 60) return undefined;
+        t.offset = (m[1] === '-' ? -1 : 1) * (hours * 60 + minutes);
+        i += 6;
+      }
+    }
+  }
+  if (i !== text.length) return undefined;
+  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > daysIn(t.month, Number(year))) return undefined;
+  if (t.hour > 23 || t.minute > 59 || t.second > 59) return undefined;
+  return t;
+}
+
+/** go-yaml v3's `parseTimestamp`: four digits and `-`, then the first layout that parses. */
+function parseGoYamlTimestamp(text: string): GoTime | undefined {
+  if (!/^[0-9]{4}-/.test(text)) return undefined;
+  for (const sep of ['T', 't', ' ', null] as const) {
+    const t = parseGoLayout(text, sep);
+    if (t) return t;
+  }
+  return undefined;
+}
 
 /** True if a plain YAML scalar is a timestamp as go-yaml resolves it. */
 export function looksLikeTimestamp(text: string): boolean {
-  return TIMESTAMP.test(text);
+  return parseGoYamlTimestamp(text) !== undefined;
 }
 
 /**
  * Go's `time.Time.MarshalText` of a parsed timestamp: `2006-01-02T15:04:05.999999999Z07:00`
- * (fraction trimmed of trailing zeros, `Z` for UTC, the offset otherwise). A date
- * alone is midnight UTC; no zone means UTC.
+ * (fraction trimmed of trailing zeros, `Z` for a zero offset, the offset otherwise). A date
+ * alone is midnight UTC; the space form without a zone is UTC. Undefined when go-yaml
+ * would not read the text as a timestamp (`2024-13-01`, `2024-01-02T10:00:00` without zone).
  */
 export function normaliseGoTime(text: string): string | undefined {
-  const m = TIMESTAMP.exec(text);
-  if (!m) return undefined;
-  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
-  const pad = (v: string) => v.padStart(2, '0');
-  let out = `${y}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}`;
-  const fraction = frac.slice(0, 9).replace(/0+$/, '');
+  const t = parseGoYamlTimestamp(text);
+  if (!t) return undefined;
+  const pad = (v: number) => String(v).padStart(2, '0');
+  let out = `${t.year}-${pad(t.month)}-${pad(t.day)}T${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
+  const fraction = t.fraction.replace(/0+$/, '');
   if (fraction) out += `.${fraction}`;
-  out += formatZone(zone);
-  return out;
-}
-
-function formatZone(zone: string | undefined): string {
-  if (!zone || zone === 'Z') return 'Z';
-  const m = /^([+-])(\d{1,2})(?::?(\d{2}))?$/.exec(zone)!;
-  const hours = m[2].padStart(2, '0');
-  const minutes = m[3] ?? '00';
-  if (Number(hours) === 0 && Number(minutes) === 0) return 'Z';
-  return `${m[1]}${hours}:${minutes}`;
+  if (t.offset === 0) return `${out}Z`;
+  const abs = Math.abs(t.offset);
+  return `${out}${t.offset < 0 ? '-' : '+'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }

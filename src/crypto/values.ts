@@ -52,9 +52,9 @@ function formatEncryptedValue(ciphertext: Buffer, iv: Buffer, tag: Buffer, type:
   return `ENC[AES256_GCM,data:${ciphertext.toString('base64')},iv:${iv.toString('base64')},tag:${tag.toString('base64')},type:${type}]`;
 }
 
-/** True for the values sops never encrypts: "" and empty comments. */
+/** True for the values sops never encrypts: "", empty bytes and empty comments. */
 export function isEmptyValue(value: TreeValue): boolean {
-  return value === '' || (value instanceof Comment && value.value === '');
+  return value === '' || (value instanceof Uint8Array && value.length === 0) || (value instanceof Comment && value.value === '');
 }
 
 /**

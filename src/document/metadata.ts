@@ -132,32 +132,43 @@ function readBool(value: unknown): boolean {
   return false;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+function daysIn(month: number, year: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** RFC 3339 fields as Go's `time.Parse` accepts them (ranges checked), with the offset in minutes. */
+function parseFields(text: string): { date: string; time: string; offset: number; ms: number } | undefined {
+  const m = RFC3339.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, , , sign, zh, zm] = m;
+  if (+mo < 1 || +mo > 12 || +d < 1 || +d > daysIn(+mo, +y) || +h > 23 || +mi > 59 || +s > 59) return undefined;
+  // Go's general parser allows offsets up to 24:60.
+  if (sign !== undefined && (+zh > 24 || +zm > 60)) return undefined;
+  const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (+zh * 60 + +zm);
+  const ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s) - offset * 60_000;
+  return { date: `${y}-${mo}-${d}`, time: `${h}:${mi}:${s}`, offset, ms };
+}
 
 /** Parses RFC 3339 to epoch milliseconds (seconds precision suffices for the MAC AAD). */
 export function parseRfc3339(text: string): number | undefined {
-  const m = RFC3339.exec(text);
-  if (!m) return undefined;
-  const [, y, mo, d, h, mi, s, , zone] = m;
-  let ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
-  if (Number.isNaN(ms)) return undefined;
-  if (zone !== 'Z' && zone !== 'z') {
-    const sign = zone[0] === '-' ? -1 : 1;
-    ms -= sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
-  }
-  return ms;
+  return parseFields(text)?.ms;
 }
 
 /**
  * The MAC's associated data: sops parses lastmodified and formats it again with Go's
- * `time.RFC3339`, which keeps the zone offset and drops fractional seconds.
+ * `time.RFC3339`, which keeps the zone offset (`Z` for any zero offset, `-00:00` too) and
+ * drops fractional seconds.
  */
 export function lastModifiedAad(text: string): string {
-  const m = RFC3339.exec(text);
-  if (!m) return text;
-  const [, y, mo, d, h, mi, s, , zone] = m;
-  const z = zone === 'z' || zone === 'Z' || zone === '+00:00' ? 'Z' : zone;
-  return `${y}-${mo}-${d}T${h}:${mi}:${s}${z}`;
+  const t = parseFields(text);
+  if (!t) return text;
+  if (t.offset === 0) return `${t.date}T${t.time}Z`;
+  const abs = Math.abs(t.offset);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${t.date}T${t.time}${t.offset < 0 ? '-' : '+'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /** Now, as sops writes lastmodified: UTC, second precision. */

@@ -148,6 +148,8 @@ test(
     assert.equal(result.code, 7);
     assert.match(result.stderr, /not valid JSON/);
     assertNoSecrets(result.stderr + result.stdout);
+    assert.equal(ws.wax(['set', 's.yaml', '["password"]', '{"k": "correcthorse", "k": 2}']).code, 7, 'duplicate keys');
+    assert.equal(ws.wax(['set', 's.yaml', '["password"]', '"correcthorse", "x": 1']).code, 7, 'trailing content');
     assert.deepEqual(readFileSync(path), before);
   }),
 );

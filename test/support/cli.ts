@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
 
+/** `dist/wax.mjs`, or WAX_TEST_BUNDLE (a frozen copy of dist/, while others rebuild it). */
 export function waxBundle(): string {
-  return join(repoRoot(), 'dist', 'wax.mjs');
+  return process.env.WAX_TEST_BUNDLE ?? join(repoRoot(), 'dist', 'wax.mjs');
 }
 
 /** A fresh directory under the system temp dir; remove it with `removeTempDir`. */

@@ -110,12 +110,36 @@ class FastReader {
     return out;
   }
 
+  /**
+   * Comments after a collection's last item belong to it when they stand at its own
+   * indentation (go-yaml's foot comments); shallower ones are left for the parent.
+   */
+  private trailing(indent: number): string[] {
+    const out: string[] = [];
+    while (this.pos < this.lines.length) {
+      const line = this.lines[this.pos];
+      if (line === null) {
+        this.pos++;
+        continue;
+      }
+      if (!line.text.startsWith('#') || line.indent < indent) break;
+      if (line.indent > indent) bail();
+      const body = line.raw.slice(line.indent + 1);
+      if (body.trim() !== '') out.push(body);
+      this.pos++;
+    }
+    return out;
+  }
+
   private mapping(indent: number): TreeBranch {
     const branch = new TreeBranch();
     const seen = new Set<string>();
     for (;;) {
       const next = this.peekContent();
-      if (!next || next.indent < indent) break;
+      if (!next || next.indent < indent) {
+        for (const c of this.trailing(indent)) branch.items.push({ key: new Comment(c), value: null });
+        break;
+      }
       if (next.indent > indent || next.text.startsWith('- ') || next.text === '-') bail();
       for (const c of this.comments(indent)) branch.items.push({ key: new Comment(c), value: null });
       const line = this.take();
@@ -127,12 +151,15 @@ class FastReader {
     return branch;
   }
 
-  private sequence(indent: number): TreeValue[] {
+  /** `ownsTrailing` is false for a list at its key's own indentation, whose foot is ambiguous. */
+  private sequence(indent: number, ownsTrailing = true): TreeValue[] {
     const items: TreeValue[] = [];
     for (;;) {
       const next = this.peekContent();
-      if (!next || next.indent < indent) break;
-      if (next.indent > indent || !(next.text.startsWith('- ') || next.text === '-')) break;
+      if (!next || next.indent < indent || next.indent > indent || !(next.text.startsWith('- ') || next.text === '-')) {
+        if (ownsTrailing) items.push(...this.trailing(indent).map((c) => new Comment(c)));
+        break;
+      }
       for (const c of this.comments(indent)) items.push(new Comment(c));
       const line = this.take();
       items.push(this.sequenceItem(line, indent));
@@ -141,7 +168,12 @@ class FastReader {
   }
 
   private sequenceItem(line: Line, indent: number): TreeValue {
-    if (line.text === '-') return this.nested(indent, true);
+    if (line.text === '-') {
+      // Whose is a comment between `-` and the block it opens? Readers disagree: decline.
+      const following = this.lines.slice(this.pos).find((l) => l !== null);
+      if (following?.text.startsWith('#')) bail();
+      return this.nested(indent, true);
+    }
     const rest = line.text.slice(2);
     const inner = rest.trimStart();
     const column = indent + 2 + (rest.length - inner.length);
@@ -178,7 +210,7 @@ class FastReader {
     if (!next) return null;
     const isSeq = next.text.startsWith('- ') || next.text === '-';
     if (next.indent > indent) return isSeq ? this.sequence(next.indent) : this.mapping(next.indent);
-    if (!inSequence && isSeq && next.indent === indent) return this.sequence(indent);
+    if (!inSequence && isSeq && next.indent === indent) return this.sequence(indent, false);
     return null;
   }
 
@@ -300,7 +332,7 @@ const PLAIN_SAFE = /^[^\s\-?:,[\]{}#&*!|>'"%@`][^\n\r\t]*$/;
 
 /** True when `text` can be written as a plain scalar and reads back as the same string. */
 export function isPlainString(text: string): boolean {
-  if (text === '' || !PLAIN_SAFE.test(text) || /\s$/.test(text)) return false;
+  if (text === '' || text === '<<' || !PLAIN_SAFE.test(text) || /\s$/.test(text)) return false;
   if (text.includes(': ') || text.includes(' #') || text.endsWith(':')) return false;
   // Printable ASCII and common Unicode only; anything unusual goes into double quotes.
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(text)) return false;
@@ -393,9 +425,11 @@ class Emitter {
   private entry(head: string, value: TreeValue, line: (text: string) => void, blockIndent: number): void {
     const childIndent = blockIndent + this.step;
     if (value instanceof TreeBranch) {
+      // A mapping or list holding only comments cannot be written so that it reads back
+      // (YAML gives such a block to a neighbour); it can only arise from `unset`, and is
+      // written empty.
       if (!value.items.some((i) => typeof i.key === 'string')) {
         line(`${head} {}`);
-        for (const i of value.items) if (i.key instanceof Comment) this.out.push(`${' '.repeat(childIndent)}#${i.key.value}`);
         return;
       }
       line(head);
@@ -431,8 +465,11 @@ class Emitter {
         // `- key: value` with the following keys aligned after the dash.
         this.mapping(new TreeBranch(item.items.slice(firstKey)), column + 2, column, `${pad}- `);
       } else if (Array.isArray(item) && item.some((v) => !(v instanceof Comment))) {
+        // As for mappings: comments that open the nested list stand above its dash.
+        const first = item.findIndex((v) => !(v instanceof Comment));
+        for (const c of item.slice(0, first)) this.out.push(`${pad}#${(c as Comment).value}`);
         this.out.push(`${pad}-`);
-        this.sequence(item, column + this.step);
+        this.sequence(item.slice(first), column + this.step);
       } else {
         this.entry('-', item, (text) => this.out.push(pad + text), column);
       }
