@@ -1,0 +1,277 @@
+/**
+ * `npm run bench`: wax against its peers (node itself, the age CLI, the sops-age library),
+ * all in one run on one machine, so that the ratios mean something even where the absolute
+ * numbers do not. Prints a table and writes the same figures to bench/results.json.
+ *
+ * Env: BENCH_RUNS (cold-start runs, default 20), BENCH_BIG_RUNS (big-file runs, default 5),
+ * BENCH_WAX (the CLI entry to measure, default dist/wax.mjs).
+ *
+ * Targets are reported as PASS/MISS and never change the exit code: this is a report, not
+ * a test. Only a crash (a command that fails, a wrong plaintext) exits non-zero.
+ */
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { generateValuesYaml } from './generate.js';
+import { writeHelpers } from './helpers.js';
+import { BenchError, peakRssMiB, runChecked, timeRoundRobin, type Cmd, type Stats } from './measure.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WAX = path.resolve(ROOT, process.env.BENCH_WAX ?? 'dist/wax.mjs');
+const RUNS = positiveInt('BENCH_RUNS', 20);
+const BIG_RUNS = positiveInt('BENCH_BIG_RUNS', 5);
+const WARMUP = 2;
+const SEED = 0x5eed;
+const NODE = process.execPath;
+// Other work on the machine inflates every figure (the ratios suffer less); read before our
+// own runs add to it.
+const load = loadavg()[0];
+const CLOUD_SDK = /@aws-sdk|@azure|@kubernetes/;
+
+const TARGET_COLD_MS = 60;
+const TARGET_DECRYPT_RATIO = 2;
+const TARGET_ENCRYPT_MS = 1000;
+
+const SMALL_SECRET = `apiVersion: v1
+kind: Secret
+metadata:
+  name: database
+  namespace: payments
+type: Opaque
+stringData:
+  username: app
+  password: "c0rrect-h0rse-battery-staple"
+  url: postgres://app@db.payments.svc:5432/app?sslmode=require
+`;
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new BenchError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+interface Target {
+  target: string;
+  /** The same target, shortened for its table row. */
+  short: string;
+  measured: string;
+  pass: boolean;
+}
+
+function firstLine(file: string, args: string[]): string | undefined {
+  const r = spawnSync(file, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().split('\n')[0] : undefined;
+}
+
+const ms = (n: number) => n.toFixed(1);
+const signedMs = (n: number) => `${n < 0 ? '' : '+'}${ms(n)} ms`;
+const verdict = (t: Target) => [t.short, t.pass ? 'PASS' : 'MISS'];
+
+/** Columns holding only numbers are right-aligned, everything else left-aligned. */
+function printTable(title: string, head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = head.map((_, i) => rows.every((r) => /^[-+\d.]*$/.test(r[i] ?? '')));
+  const line = (r: string[]) => head.map((_, i) => (numeric[i] ? (r[i] ?? '').padStart(widths[i]) : (r[i] ?? '').padEnd(widths[i]))).join('  ').trimEnd();
+  console.log(`\n${title}`);
+  console.log(line(head));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(r));
+}
+
+function main(): void {
+  if (!existsSync(WAX)) throw new BenchError(`${path.relative(ROOT, WAX)} does not exist; run \`npm run build\` first`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'wax-bench-'));
+  try {
+    bench(dir);
+  } finally {
+    // The directory holds an age identity: never leave it behind, even after a crash.
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function bench(dir: string): void {
+  const at = (name: string) => path.join(dir, name);
+  const keyFile = at('key.txt');
+  // A clean environment: an inherited SOPS_* variable or NODE_OPTIONS would change what
+  // is measured; cwd is the temp dir so that no .sops.yaml above the repository applies.
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('SOPS_') && k !== 'NODE_OPTIONS'),
+  );
+  env.SOPS_AGE_KEY_FILE = keyFile;
+  const opts: SpawnSyncOptions = { cwd: dir, env };
+  const devNull = openSync('/dev/null', 'w');
+  const toFile = (name: string) => openSync(at(name), 'w');
+  const sopsAgeUrl = import.meta.resolve('sops-age');
+  const helpers = writeHelpers(dir, sopsAgeUrl);
+
+  const wax = (name: string, args: string[], stdout = devNull): Cmd => ({ name, file: NODE, args: [WAX, ...args], stdout });
+  const sopsAge = (name: string, file: string, stdout = devNull): Cmd => ({ name, file: NODE, args: [helpers.sopsAge, keyFile, file], stdout });
+
+  // --- setup: a fresh key, the inputs, and one checked round trip through every tool ---
+  runChecked(wax('wax keygen', ['keygen', '-o', keyFile]), opts);
+  const recipient = /^# public key: (age1\S+)$/m.exec(readFileSync(keyFile, 'utf8'))?.[1];
+  if (!recipient) throw new BenchError('wax keygen wrote no "# public key:" line');
+  writeFileSync(at('small.plain.yaml'), SMALL_SECRET);
+  const big = generateValuesYaml({ values: 10_000, seed: SEED });
+  writeFileSync(at('big.plain.yaml'), big.text);
+  for (const name of ['small', 'big']) {
+    const fd = toFile(`${name}.yaml`);
+    runChecked(wax(`wax encrypt ${name}`, ['encrypt', '--age', recipient, `${name}.plain.yaml`], fd), opts);
+    closeSync(fd);
+  }
+  const ageVersion = firstLine('age', ['--version']);
+  if (ageVersion) runChecked({ name: 'age -e', file: 'age', args: ['-e', '-r', recipient, '-o', 'small.age', 'small.plain.yaml'], stdout: devNull }, opts);
+
+  // A benchmark of a wrong answer is worthless: every decryptor must return the plaintext.
+  const check = (cmd: Cmd, expected: string, parse: (s: string) => unknown) => {
+    const fd = toFile('check.out');
+    runChecked({ ...cmd, stdout: fd }, opts);
+    closeSync(fd);
+    if (!isDeepStrictEqual(parse(readFileSync(at('check.out'), 'utf8')), parseYaml(expected))) {
+      throw new BenchError(`${cmd.name} did not return the original plaintext`);
+    }
+  };
+  for (const [name, plain] of [['small', SMALL_SECRET], ['big', big.text]]) {
+    check(wax(`wax decrypt ${name}`, ['decrypt', `${name}.yaml`]), plain, parseYaml);
+    check(sopsAge(`sops-age ${name}`, `${name}.yaml`), plain, JSON.parse);
+  }
+  if (ageVersion) check({ name: 'age -d', file: 'age', args: ['-d', '-i', keyFile, 'small.age'], stdout: devNull }, SMALL_SECRET, parseYaml);
+
+  // --- 1. cold start ---
+  const coldCmds: Cmd[] = [
+    { name: 'node -e 0', file: NODE, args: ['-e', '0'], stdout: devNull },
+    wax('wax --version', ['--version']),
+    wax('wax decrypt small.yaml', ['decrypt', 'small.yaml']),
+    sopsAge('sops-age small.yaml', 'small.yaml'),
+  ];
+  if (ageVersion) coldCmds.push({ name: 'age -d small.age', file: 'age', args: ['-d', '-i', keyFile, 'small.age'], stdout: devNull });
+  const cold = timeRoundRobin(coldCmds, RUNS, WARMUP, opts);
+  const base = cold.get('node -e 0')!;
+  const vsNode = (s: Stats) => ({ ratioToNode: s.median / base.median, diffMs: s.median - base.median });
+  const coldDiff = vsNode(cold.get('wax decrypt small.yaml')!).diffMs;
+
+  // --- 2. big file: encrypt to a scratch file, decrypt the file encrypted in setup ---
+  const bigCmds: Cmd[] = [
+    wax('wax encrypt big', ['encrypt', '--age', recipient, '--output', 'big.scratch.yaml', 'big.plain.yaml']),
+    wax('wax decrypt big', ['decrypt', 'big.yaml']),
+    sopsAge('sops-age big', 'big.yaml'),
+  ];
+  const bigStats = timeRoundRobin(bigCmds, BIG_RUNS, WARMUP, opts);
+  const encryptMs = bigStats.get('wax encrypt big')!.median;
+  const decryptRatio = bigStats.get('sops-age big')!.median / bigStats.get('wax decrypt big')!.median;
+
+  // --- 3. peak memory ---
+  const memory: Record<string, number> = {};
+  let memoryVia = '';
+  for (const cmd of [coldCmds[0], ...bigCmds]) {
+    const r = peakRssMiB(cmd, opts, helpers.rss, at('rss.out'));
+    memory[cmd.name] = r.mib;
+    memoryVia = r.via;
+  }
+
+  // --- 4. module loading of an age-only decrypt ---
+  const logFile = at('resolve.log');
+  writeFileSync(logFile, '');
+  runChecked(
+    { name: 'wax decrypt (resolve log)', file: NODE, args: ['--import', pathToFileURL(helpers.resolveLog).href, WAX, 'decrypt', 'small.yaml'], stdout: devNull },
+    { ...opts, env: { ...env, BENCH_RESOLVE_LOG: logFile } },
+  );
+  const urls = [...new Set(readFileSync(logFile, 'utf8').split('\n').filter(Boolean))];
+  const cloudUrls = urls.filter((u) => CLOUD_SDK.test(u));
+  const distDir = path.dirname(WAX);
+  const distPrefix = pathToFileURL(distDir).href + '/';
+  const chunks = urls.filter((u) => u.startsWith(distPrefix));
+  // A cloud SDK bundled into a chunk has no @aws-sdk in its URL; its size would show here.
+  const chunkKiB = chunks.reduce((sum, u) => sum + statSync(fileURLToPath(u)).size, 0) / 1024;
+  const nonBuiltin = urls.filter((u) => !u.startsWith('node:'));
+  const distKiB = readdirSync(distDir).reduce((sum, f) => sum + statSync(path.join(distDir, f)).size, 0) / 1024;
+
+  // --- report ---
+  const targets: Target[] = [
+    { target: `cold wax decrypt ≤ node -e 0 + ${TARGET_COLD_MS} ms`, short: `≤ +${TARGET_COLD_MS} ms`, measured: signedMs(coldDiff), pass: coldDiff <= TARGET_COLD_MS },
+    { target: `10,000-value decrypt (MAC verified) ≥ ${TARGET_DECRYPT_RATIO}× faster than sops-age`, short: `sops-age ≥ ${TARGET_DECRYPT_RATIO}× wax`, measured: `${decryptRatio.toFixed(2)}×`, pass: decryptRatio >= TARGET_DECRYPT_RATIO },
+    { target: `10,000-value encrypt < ${TARGET_ENCRYPT_MS} ms`, short: `< ${TARGET_ENCRYPT_MS} ms`, measured: `${ms(encryptMs)} ms`, pass: encryptMs < TARGET_ENCRYPT_MS },
+    { target: 'no cloud SDK loaded by an age decrypt', short: '0', measured: String(cloudUrls.length), pass: cloudUrls.length === 0 },
+  ];
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  const gitHead = firstLine('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = (firstLine('git', ['-C', ROOT, 'status', '--porcelain']) ?? '') !== '';
+  console.log(`wax bench: node ${process.version}, ${process.platform}-${process.arch}, ${cpu} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
+  console.log(`wax ${path.relative(ROOT, WAX)} @ ${gitHead ?? '?'}${dirty ? ' (dirty tree)' : ''}; age ${ageVersion ?? 'not installed'}; sops-age ${sopsAgeVersion()}`);
+  console.log(`wall time of whole processes; ${WARMUP} warm-up runs each, then runs interleaved round-robin`);
+
+  const coldRow = (name: string, label: string, target?: Target): string[] => {
+    const s = cold.get(name)!;
+    const v = vsNode(s);
+    const vs = name === 'node -e 0' ? ['1.00×', 'baseline'] : [`${v.ratioToNode.toFixed(2)}×`, signedMs(v.diffMs)];
+    return [label, ms(s.median), ms(s.p90), ...vs, ...(target ? verdict(target) : [])];
+  };
+  printTable(`Cold start: small Secret (${RUNS} runs)`, ['', 'median ms', 'p90 ms', 'vs node', 'vs node ms', 'target', ''], [
+    coldRow('node -e 0', 'node -e 0'),
+    coldRow('wax --version', 'wax --version (CLI shell only)'),
+    coldRow('wax decrypt small.yaml', 'wax decrypt small.yaml', targets[0]),
+    ageVersion ? coldRow('age -d small.age', 'age -d -i key.txt small.age') : ['age -d -i key.txt small.age', '', '', 'skipped: age not installed'],
+    coldRow('sops-age small.yaml', 'sops-age decrypt small.yaml (fresh node)'),
+  ]);
+
+  const bigRow = (name: string, label: string, note: string, target?: Target): string[] => {
+    const s = bigStats.get(name)!;
+    return [label, ms(s.median), ms(s.p90), note, ...(target ? verdict(target) : [])];
+  };
+  const encBytes = statSync(at('big.yaml')).size;
+  printTable(
+    `Big file: ${big.values.toLocaleString('en')} values, ${(big.text.length / 1e6).toFixed(2)} MB plain, ${(encBytes / 1e6).toFixed(2)} MB encrypted (${BIG_RUNS} runs, cold process each)`,
+    ['', 'median ms', 'p90 ms', 'notes', 'target', ''],
+    [
+      bigRow('wax encrypt big', 'wax encrypt', 'to a file (--output)', targets[2]),
+      bigRow('wax decrypt big', 'wax decrypt', 'MAC verified', targets[1]),
+      bigRow('sops-age big', 'sops-age decrypt', `MAC NOT verified; ${decryptRatio.toFixed(2)}× wax's time`),
+    ],
+  );
+
+  printTable(`Peak RSS (${memoryVia})`, ['', 'MiB', 'over node -e 0'], Object.entries(memory).map(([name, mib]) => [name, mib.toFixed(1), name === 'node -e 0' ? '' : `+${(mib - memory['node -e 0']).toFixed(1)} MiB`]));
+
+  printTable('Module loading: wax decrypt small.yaml (age only)', ['', 'target', ''], [
+    [`cloud SDK modules loaded by decrypt: ${cloudUrls.length}${cloudUrls.length ? ` (${cloudUrls[0]} …)` : ''}`, ...verdict(targets[3])],
+    [`wax dist chunks loaded: ${chunks.length} (${chunkKiB.toFixed(0)} KiB of ${distKiB.toFixed(0)} KiB in dist)`],
+    [`modules resolved: ${urls.length} (${urls.length - nonBuiltin.length} node: built-ins, ${nonBuiltin.length - chunks.length} outside dist)`],
+  ]);
+
+  const results = {
+    date: new Date().toISOString(),
+    meta: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu, cpus: cpus().length, loadAverage: load, wax: path.relative(ROOT, WAX), git: gitHead, dirty, age: ageVersion ?? null, sopsAge: sopsAgeVersion(), runs: RUNS, bigRuns: BIG_RUNS, warmup: WARMUP, seed: SEED },
+    coldStart: Object.fromEntries([...cold].map(([name, s]) => [name, { ...s, ...vsNode(s) }])),
+    bigFile: {
+      values: big.values,
+      plainBytes: big.text.length,
+      encryptedBytes: encBytes,
+      stats: Object.fromEntries(bigStats),
+      sopsAgeOverWaxDecrypt: decryptRatio,
+      macVerified: { 'wax decrypt big': true, 'sops-age big': false },
+    },
+    peakRssMiB: { via: memoryVia, ...memory },
+    modules: { cloudSdkUrls: cloudUrls, distChunks: chunks.map((u) => path.basename(u)), distChunkKiB: chunkKiB, distKiB, resolved: urls },
+    targets,
+  };
+  writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+  console.log('\nTargets: ' + targets.map((t) => `${t.pass ? 'PASS' : 'MISS'} ${t.target} (${t.measured})`).join('; '));
+  console.log('wrote bench/results.json');
+  closeSync(devNull);
+}
+
+function sopsAgeVersion(): string {
+  return JSON.parse(readFileSync(path.join(ROOT, 'node_modules/sops-age/package.json'), 'utf8')).version;
+}
+
+try {
+  main();
+} catch (error) {
+  console.error(`bench: error: ${error instanceof BenchError ? error.message : (error as Error).stack}`);
+  process.exitCode = 1;
+}
