@@ -4,7 +4,10 @@
  */
 import { ConfigError, NoEncryptionKeyError, UsageError } from '../src/errors.js';
 import { findConfigFile, loadConfig, matchCreationRule, type CreationRule, type SopsConfig } from '../src/config.js';
-import { formatFromPath } from '../src/document/stores/index.js';
+import { formatFromPath, storeFor } from '../src/document/stores/index.js';
+import { readInputFile } from '../src/files.js';
+import { expandPaths, runBulk } from './bulk.js';
+import { checkOutputFlags, placeOutput, type OutputFlags } from './io.js';
 import type { EmitOptions, Format } from '../src/document/stores/types.js';
 import { pickRule, type SelectionRule } from '../src/document/rules.js';
 import type { KeyType } from '../src/document/metadata.js';
@@ -176,4 +179,52 @@ export function emitOptions(format: Format, indentFlag: string | undefined, conf
 
 export function requireFiles(files: string[], command: string): void {
   if (files.length === 0) throw new UsageError(`${command} needs a file`, `see \`wax ${command} --help\``);
+}
+
+/** True when the input already carries sops metadata (for binary files: the JSON envelope). */
+export function isAlreadyEncrypted(input: Buffer, format: Format): boolean {
+  if (format === 'binary') {
+    try {
+      return storeFor('json').loadEncrypted(input).metadata !== undefined;
+    } catch {
+      return false;
+    }
+  }
+  const store = storeFor(format);
+  return store.hasMetadata(store.loadPlain(input));
+}
+
+export interface TransformOptions extends OutputFlags, FormatOptions {
+  recursive?: boolean;
+  jobs: string;
+}
+
+/**
+ * The shape of decrypt and rotate: one file to stdout, --output or -i; several files (or
+ * -r) in place, skipping files that are not encrypted.
+ */
+export async function transformEncryptedFiles(
+  files: string[],
+  options: TransformOptions,
+  command: string,
+  verb: string,
+  transform: (path: string, input: Buffer) => Promise<Buffer>,
+  mode?: number,
+): Promise<number> {
+  checkOutputFlags(files, options, command);
+  const paths = expandPaths(files, Boolean(options.recursive));
+  if (paths.length === 1 && !options.recursive) {
+    placeOutput(paths[0], await transform(paths[0], readInputFile(paths[0])), options, mode);
+    return 0;
+  }
+  return runBulk(
+    paths,
+    async (path) => {
+      const input = readInputFile(path);
+      if (!isAlreadyEncrypted(input, inputFormat(path, options))) return { status: 'skipped' };
+      placeOutput(path, await transform(path, input), { inPlace: true });
+      return { status: 'done' };
+    },
+    { verb, jobs: Number(options.jobs) },
+  );
 }

@@ -5,13 +5,10 @@ import { Comment, TreeBranch, toPlain, type TreeValue } from '../../src/document
 import { emitYamlValue } from '../../src/document/stores/yaml-fast.js';
 import { scalarToBytes } from '../../src/crypto/scalars.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
-import { readInputFile } from '../../src/files.js';
 import { UsageError } from '../../src/errors.js';
 import type { Format } from '../../src/document/stores/types.js';
-import { expandPaths, runBulk } from '../bulk.js';
-import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, type FormatOptions } from '../common.js';
+import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, transformEncryptedFiles, type FormatOptions } from '../common.js';
 import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
-import { isAlreadyEncrypted } from './encrypt.js';
 
 export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
   extract?: string;
@@ -24,28 +21,14 @@ export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
 }
 
 export async function decryptCommand(files: string[], options: DecryptCommandOptions): Promise<number> {
-  checkOutputFlags(files, options, 'decrypt');
+  if (files.length === 0 || files[0] === '-') checkOutputFlags(files, options, 'decrypt');
   if (options.extract && (files.length > 1 || options.recursive)) throw new UsageError('--extract works on one file');
   if (files.length === 0 || files[0] === '-') {
     if (!options.filenameOverride && !options.inputType) throw new UsageError('decrypting standard input needs --filename-override or --input-type');
     placeOutput(undefined, await decryptOne(options.filenameOverride ?? 'stdin', readInput(undefined), options), options, 0o600);
     return 0;
   }
-  const paths = expandPaths(files, Boolean(options.recursive));
-  if (paths.length === 1 && !options.recursive) {
-    placeOutput(paths[0], await decryptOne(paths[0], readInputFile(paths[0]), options), options, 0o600);
-    return 0;
-  }
-  return runBulk(
-    paths,
-    async (path) => {
-      const input = readInputFile(path);
-      if (!isAlreadyEncrypted(input, inputFormat(path, options))) return { status: 'skipped' };
-      placeOutput(path, await decryptOne(path, input, options), { inPlace: true });
-      return { status: 'done' };
-    },
-    { verb: 'decrypted', jobs: Number(options.jobs) },
-  );
+  return transformEncryptedFiles(files, options, 'decrypt', 'decrypted', (path, input) => decryptOne(path, input, options), 0o600);
 }
 
 async function decryptOne(path: string, input: Buffer, options: DecryptCommandOptions): Promise<Buffer> {

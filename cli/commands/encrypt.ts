@@ -1,12 +1,10 @@
 import { encryptBytes } from '../../src/sops-file.js';
 import { resolveKeyGroups } from '../../src/providers/index.js';
-import { storeFor } from '../../src/document/stores/index.js';
 import { readInputFile } from '../../src/files.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import { matchCreationRule } from '../../src/config.js';
-import type { Format } from '../../src/document/stores/types.js';
 import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
-import { emitOptions, encryptSettings, inputFormat, loadSopsConfig, outputFormat, providerContext, type EncryptFlags, type FormatOptions } from '../common.js';
+import { emitOptions, encryptSettings, inputFormat, isAlreadyEncrypted, loadSopsConfig, outputFormat, providerContext, type EncryptFlags, type FormatOptions } from '../common.js';
 import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
 
 export interface EncryptCommandOptions extends EncryptFlags, FormatOptions, OutputFlags {
@@ -74,17 +72,4 @@ async function hasCreationRule(config: NonNullable<ReturnType<typeof loadSopsCon
     if (error instanceof ConfigError) return false;
     throw error;
   }
-}
-
-/** True when the input already carries sops metadata (for binary files: the JSON envelope). */
-export function isAlreadyEncrypted(input: Buffer, format: Format): boolean {
-  if (format === 'binary') {
-    try {
-      return storeFor('json').loadEncrypted(input).metadata !== undefined;
-    } catch {
-      return false;
-    }
-  }
-  const store = storeFor(format);
-  return store.hasMetadata(store.loadPlain(input));
 }

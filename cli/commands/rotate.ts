@@ -1,13 +1,10 @@
 import { openBytes, rotateOpened } from '../../src/sops-file.js';
 import { loadProvider, recipientsFromEntries, resolveRecipient, type MasterKeyRecipient } from '../../src/providers/index.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
-import { readInputFile } from '../../src/files.js';
 import { UsageError } from '../../src/errors.js';
 import type { KeyType } from '../../src/document/metadata.js';
-import { expandPaths, runBulk } from '../bulk.js';
-import { emitOptions, inputFormat, loadSopsConfig, providerContext, splitCommaList, type FormatOptions } from '../common.js';
-import { checkOutputFlags, placeOutput, type OutputFlags } from '../io.js';
-import { isAlreadyEncrypted } from './encrypt.js';
+import { emitOptions, inputFormat, loadSopsConfig, providerContext, splitCommaList, transformEncryptedFiles, type FormatOptions } from '../common.js';
+import type { OutputFlags } from '../io.js';
 
 export interface RotateOptions extends FormatOptions, OutputFlags {
   addAge?: string[];
@@ -35,22 +32,7 @@ const CHANGES: [KeyType, keyof RotateOptions, keyof RotateOptions][] = [
 
 export async function rotateCommand(files: string[], options: RotateOptions): Promise<number> {
   if (files.length === 0) throw new UsageError('rotate needs a file', 'see `wax rotate --help`');
-  checkOutputFlags(files, options, 'rotate');
-  const paths = expandPaths(files, Boolean(options.recursive));
-  if (paths.length === 1 && !options.recursive) {
-    placeOutput(paths[0], await rotateOne(paths[0], readInputFile(paths[0]), options), options);
-    return 0;
-  }
-  return runBulk(
-    paths,
-    async (path) => {
-      const input = readInputFile(path);
-      if (!isAlreadyEncrypted(input, inputFormat(path, options))) return { status: 'skipped' };
-      placeOutput(path, await rotateOne(path, input, options), { inPlace: true });
-      return { status: 'done' };
-    },
-    { verb: 'rotated', jobs: Number(options.jobs) },
-  );
+  return transformEncryptedFiles(files, options, 'rotate', 'rotated', (path, input) => rotateOne(path, input, options));
 }
 
 async function rotateOne(path: string, input: Buffer, options: RotateOptions): Promise<Buffer> {

@@ -7,8 +7,7 @@ import { readInputFile, writeFileAtomic } from '../../src/files.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import type { KeyGroup } from '../../src/document/metadata.js';
 import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
-import { emitOptions, inputFormat, loadSopsConfig, providerContext, type FormatOptions } from '../common.js';
-import { isAlreadyEncrypted } from './encrypt.js';
+import { emitOptions, inputFormat, isAlreadyEncrypted, loadSopsConfig, providerContext, type FormatOptions } from '../common.js';
 
 export interface UpdatekeysOptions extends FormatOptions {
   yes?: boolean;
