@@ -7,10 +7,14 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
-import { Decrypter, Encrypter, armor, generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import type { Decrypter } from 'age-encryption';
 import { KeyFormatError, WaxError } from '../errors.js';
 import type { MasterKeyEntry } from '../document/metadata.js';
 import type { MasterKeyRecipient, Provider, ProviderContext } from './types.js';
+import { AgeFormatError, decodeArmor, decodeX25519Identity, decryptX25519, x25519Identity, type X25519Identity } from './age-x25519.js';
+
+/** age-encryption is loaded only to encrypt, for post-quantum identities and for keygen. */
+const loadAge = () => import('age-encryption');
 
 const RECIPIENT = /^age1(pq1)?[02-9ac-hj-np-z]+$/;
 const IDENTITY = /^AGE-SECRET-KEY-(PQ-)?1[02-9AC-HJ-NP-Z]+$/;
@@ -44,6 +48,7 @@ function recipientFor(recipient: string): MasterKeyRecipient {
     type: 'age',
     id: recipient,
     async wrap(dataKey: Uint8Array): Promise<MasterKeyEntry> {
+      const { Encrypter, armor } = await loadAge();
       const encrypter = new Encrypter();
       encrypter.addRecipient(recipient);
       const file = await readStream(await encrypter.encrypt(streamOf(dataKey)));
@@ -173,13 +178,17 @@ export const ageProvider: Provider = {
   async unwrap(entry: MasterKeyEntry, ctx: ProviderContext): Promise<Uint8Array | null> {
     const sources = await identitiesFor(ctx, String(entry.fields.recipient ?? ''));
     if (sources.every((source) => source.identities.length === 0)) return null;
+    const enc = String(entry.fields.enc ?? '');
+    const x25519 = x25519Identities(sources);
+    if (x25519) return unwrapNative(enc, x25519);
+    const { armor } = await loadAge();
     let file: Uint8Array;
     try {
-      file = armor.decode(String(entry.fields.enc ?? ''));
+      file = armor.decode(enc);
     } catch {
       throw new AgeKeyError('the wrapped data key is not a valid armored age file', 128);
     }
-    const decrypter = newDecrypter(sources);
+    const decrypter = await newDecrypter(sources);
     try {
       return await readStream(await decrypter.decrypt(streamOf(file)));
     } catch (error) {
@@ -189,27 +198,56 @@ export const ageProvider: Provider = {
   },
 };
 
-function newDecrypter(sources: IdentitySource[]): Decrypter {
+function invalidIdentity(source: IdentitySource, index: number): AgeKeyError {
+  return new AgeKeyError(`identity ${index + 1} of ${source.name} is not a valid age identity (bad checksum or length)`, 128, 'regenerate it with `wax keygen` or check for a copy-paste error');
+}
+
+async function newDecrypter(sources: IdentitySource[]): Promise<Decrypter> {
+  const { Decrypter } = await loadAge();
   const decrypter = new Decrypter();
   for (const source of sources) {
     source.identities.forEach((identity, index) => {
       try {
         decrypter.addIdentity(identity);
       } catch {
-        throw new AgeKeyError(`identity ${index + 1} of ${source.name} is not a valid age identity (bad checksum or length)`, 128, 'regenerate it with `wax keygen` or check for a copy-paste error');
+        throw invalidIdentity(source, index);
       }
     });
   }
   return decrypter;
 }
 
+/** The identities as X25519 keys when every one is X25519 (the native path), else undefined. */
+function x25519Identities(sources: IdentitySource[]): X25519Identity[] | undefined {
+  if (!sources.every((source) => source.identities.every((id) => id.startsWith('AGE-SECRET-KEY-1')))) return undefined;
+  return sources.flatMap((source) =>
+    source.identities.map((identity, index) => {
+      try {
+        return x25519Identity(decodeX25519Identity(identity));
+      } catch {
+        throw invalidIdentity(source, index);
+      }
+    }),
+  );
+}
+
+function unwrapNative(enc: string, identities: X25519Identity[]): Uint8Array | null {
+  try {
+    return decryptX25519(decodeArmor(enc), identities) ?? null;
+  } catch (error) {
+    if (error instanceof AgeFormatError) throw new AgeKeyError('the wrapped data key failed to decrypt (corrupted age file)', 128);
+    throw error;
+  }
+}
+
 /** A new identity and its recipient, for `wax keygen`. */
 export async function generateAgeIdentity(postQuantum = false): Promise<{ identity: string; recipient: string }> {
+  const { generateHybridIdentity, generateX25519Identity, identityToRecipient } = await loadAge();
   const identity = postQuantum ? await generateHybridIdentity() : await generateX25519Identity();
   return { identity, recipient: await identityToRecipient(identity) };
 }
 
 /** The recipient of an identity string. */
 export async function recipientOfIdentity(identity: string): Promise<string> {
-  return identityToRecipient(identity);
+  return (await loadAge()).identityToRecipient(identity);
 }

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { Decrypter, armor } from 'age-encryption';
 import { fixturesDir } from '../support/paths.js';
+import { AgeFormatError, decodeArmor, decodeX25519Identity, decryptX25519, x25519Identity } from '../../src/providers/age-x25519.js';
 
 const VECTORS = path.join(fixturesDir(), 'C2SP-CCTV/age/testdata');
 
@@ -128,6 +129,34 @@ for (const name of names) {
         `unknown expect value ${JSON.stringify(v.expect)}`,
       );
       await assert.rejects(async () => decrypterFor(v).decrypt(ageBytes(v)));
+    }
+  });
+}
+
+/**
+ * The same vectors through wax's native X25519 decryptor (src/providers/age-x25519.ts),
+ * which reads sops data keys without loading age-encryption. Every X25519-only vector:
+ * success gives the payload; "no match" answers undefined (not mine); every other outcome
+ * is an AgeFormatError, so a malformed or tampered file can never pass as "not mine".
+ */
+for (const name of names) {
+  const v = parseVector(readFileSync(path.join(VECTORS, name)));
+  const x25519Only = v.passphrases.length === 0 && v.identities.length > 0 && v.identities.every((i) => i.startsWith('AGE-SECRET-KEY-1'));
+  if (!x25519Only) continue;
+  test(`age vector ${name} through the native X25519 path (${v.expect})`, () => {
+    const identities = v.identities.map((i) => x25519Identity(decodeX25519Identity(i)));
+    const decrypt = () => {
+      const file = v.armored ? decodeArmor(v.body.toString('latin1')) : v.body;
+      return decryptX25519(file, identities);
+    };
+    if (v.expect === 'success') {
+      const plaintext = decrypt();
+      assert.ok(plaintext, 'no stanza matched');
+      assert.equal(createHash('sha256').update(plaintext).digest('hex'), v.payload);
+    } else if (v.expect === 'no match') {
+      assert.equal(decrypt(), undefined);
+    } else {
+      assert.throws(decrypt, AgeFormatError);
     }
   });
 }
