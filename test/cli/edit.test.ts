@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ageKeypair, makeWorkspace, testEnvironment, waxBundle, type Workspace } from '../support/cli.js';
+import { ageKeypair, assertNoneOf, decrypt, encrypted, testEnvironment, waxBundle, withWorkspace, type Workspace } from '../support/cli.js';
 
 const PLAIN_YAML = `# database settings
 user: admin
@@ -15,25 +15,6 @@ nested:
 `;
 const SECRETS = ['hunter2', 's3cr3t-token', 'correcthorse'];
 
-function withWorkspace(fn: (ws: Workspace) => void | Promise<void>) {
-  return async () => {
-    const ws = makeWorkspace();
-    try {
-      await fn(ws);
-    } finally {
-      ws.cleanup();
-    }
-  };
-}
-
-function encrypted(ws: Workspace, name: string, plaintext: string): string {
-  const path = join(ws.dir, name);
-  writeFileSync(path, plaintext);
-  const result = ws.wax(['encrypt', '--age', ws.key.recipient, '-i', name]);
-  assert.equal(result.code, 0, result.stderr);
-  return path;
-}
-
 /** An executable shell script in the workspace, for use as $EDITOR. */
 function editorScript(ws: Workspace, name: string, body: string): string {
   const path = join(ws.dir, name);
@@ -42,15 +23,7 @@ function editorScript(ws: Workspace, name: string, body: string): string {
   return path;
 }
 
-function decrypt(ws: Workspace, name: string): string {
-  const result = ws.wax(['decrypt', name]);
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout;
-}
-
-function assertNoSecrets(text: string) {
-  for (const secret of SECRETS) assert.ok(!text.includes(secret), `output contains the secret ${secret}`);
-}
+const assertNoSecrets = (text: string) => assertNoneOf(text, SECRETS);
 
 function assertTmpEmpty(ws: Workspace) {
   assert.deepEqual(readdirSync(ws.tmp), [], 'plaintext left behind in TMPDIR');

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ageKeypair, makeWorkspace, testEnvironment, waxBundle, type Workspace } from '../support/cli.js';
+import { ageKeypair, assertNoneOf, encrypted, testEnvironment, waxBundle, withWorkspace, type Workspace } from '../support/cli.js';
 
 const PLAIN_YAML = `user: admin
 password: hunter2
@@ -15,28 +15,7 @@ nested:
 `;
 const SECRETS = ['hunter2', 's3cr3t-token'];
 
-function withWorkspace(fn: (ws: Workspace) => void | Promise<void>) {
-  return async () => {
-    const ws = makeWorkspace();
-    try {
-      await fn(ws);
-    } finally {
-      ws.cleanup();
-    }
-  };
-}
-
-function encrypted(ws: Workspace, name: string, plaintext: string): string {
-  const path = join(ws.dir, name);
-  writeFileSync(path, plaintext);
-  const result = ws.wax(['encrypt', '--age', ws.key.recipient, '-i', name]);
-  assert.equal(result.code, 0, result.stderr);
-  return path;
-}
-
-function assertNoSecrets(text: string) {
-  for (const secret of SECRETS) assert.ok(!text.includes(secret), `output contains the secret ${secret}`);
-}
+const assertNoSecrets = (text: string) => assertNoneOf(text, SECRETS);
 
 function assertTmpEmpty(ws: Workspace) {
   assert.deepEqual(readdirSync(ws.tmp), [], 'wax left files in TMPDIR');

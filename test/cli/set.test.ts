@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ageKeypair, makeWorkspace, type Workspace } from '../support/cli.js';
+import { ageKeypair, assertNoneOf, decrypt, encrypted, withWorkspace } from '../support/cli.js';
 
 const PLAIN_YAML = `# database settings
 user: admin
@@ -16,25 +16,6 @@ nested:
         - second-item
 `;
 const SECRETS = ['hunter2', 's3cr3t-token', 'first-item', 'second-item', 'correcthorse'];
-
-function encrypted(ws: Workspace, name: string, plaintext: string): string {
-  const path = join(ws.dir, name);
-  writeFileSync(path, plaintext);
-  const result = ws.wax(['encrypt', '--age', ws.key.recipient, '-i', name]);
-  assert.equal(result.code, 0, result.stderr);
-  return path;
-}
-
-function withWorkspace(fn: (ws: Workspace) => void | Promise<void>) {
-  return async () => {
-    const ws = makeWorkspace();
-    try {
-      await fn(ws);
-    } finally {
-      ws.cleanup();
-    }
-  };
-}
 
 /** A line diff (LCS), as `git diff` would show it: lines only in `a`, lines only in `b`. */
 function lineDiff(a: string, b: string): { removed: string[]; added: string[] } {
@@ -59,15 +40,7 @@ async function nextSecond(): Promise<void> {
   await delay(1000 - (Date.now() % 1000) + 5);
 }
 
-function decrypt(ws: Workspace, name: string): string {
-  const result = ws.wax(['decrypt', name]);
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout;
-}
-
-function assertNoSecrets(text: string) {
-  for (const secret of SECRETS) assert.ok(!text.includes(secret), `output contains the secret ${secret}`);
-}
+const assertNoSecrets = (text: string) => assertNoneOf(text, SECRETS);
 
 test(
   'set changes one value: the diff is that line plus sops.lastmodified and sops.mac',

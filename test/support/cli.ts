@@ -4,7 +4,8 @@
  * key, and a run that returns the exit code and both output streams.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
@@ -114,4 +115,37 @@ export function makeWorkspace(): Workspace {
     wax: (args, options = {}) => runWax(args, { ...options, cwd: options.cwd ?? dir, env: { ...env, ...options.env } }),
     cleanup: () => removeTempDir(dir),
   };
+}
+
+/** A test body run in a fresh workspace that is removed afterwards. */
+export function withWorkspace(fn: (ws: Workspace) => void | Promise<void>) {
+  return async () => {
+    const ws = makeWorkspace();
+    try {
+      await fn(ws);
+    } finally {
+      ws.cleanup();
+    }
+  };
+}
+
+/** Writes `plaintext` as `name` in the workspace and encrypts it in place for the workspace key. */
+export function encrypted(ws: Workspace, name: string, plaintext: string): string {
+  const path = join(ws.dir, name);
+  writeFileSync(path, plaintext);
+  const result = ws.wax(['encrypt', '--age', ws.key.recipient, '-i', name]);
+  assert.equal(result.code, 0, result.stderr);
+  return path;
+}
+
+/** `wax decrypt name` in the workspace, which must succeed. */
+export function decrypt(ws: Workspace, name: string): string {
+  const result = ws.wax(['decrypt', name]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout;
+}
+
+/** Fails if any of `secrets` appears in `text`. */
+export function assertNoneOf(text: string, secrets: string[]): void {
+  for (const secret of secrets) assert.ok(!text.includes(secret), `output contains the secret ${secret}`);
 }
