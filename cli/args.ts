@@ -22,6 +22,8 @@ export interface CommandSpec {
   name: string;
   /** `<file>` (required), `[value]` (optional), `[files...]` / `<files...>` (variadic). */
   args: string[];
+  /** How the arguments read in the help, when `args` alone would not say it. */
+  usage?: string;
   description: string;
   options: OptionSpec[];
   example: string;
@@ -118,7 +120,7 @@ export function commandHelp(spec: CommandSpec): string {
   });
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return [
-    `Usage: wax ${spec.name} [options] ${spec.args.join(' ')}`.trimEnd(),
+    `Usage: wax ${spec.name} [options] ${spec.usage ?? spec.args.join(' ')}`.trimEnd(),
     '',
     spec.description,
     '',

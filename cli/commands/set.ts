@@ -12,7 +12,8 @@ import { formatTreePath, getAtPath, parseTreePath, setAtPath, unsetAtPath, type 
 import { toPlain, TreeBranch, type TreeValue } from '../../src/document/tree.js';
 import { readInputFile, writeFileAtomic } from '../../src/files.js';
 import { ConflictingParametersError, ExitCode, TreePathError, UsageError, WaxError } from '../../src/errors.js';
-import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, type FormatOptions } from '../common.js';
+import { emitOptions, inputFormat, isAlreadyEncrypted, loadSopsConfig, outputFormat, providerContext, type FormatOptions } from '../common.js';
+import { expandPaths, runBulk } from '../bulk.js';
 import { readStdin } from '../io.js';
 
 /** What every command that opens one encrypted file accepts. */
@@ -48,28 +49,73 @@ export interface SetOptions extends OpenFlags {
   valueStdin?: boolean;
   valueFile?: boolean;
   idempotent?: boolean;
+  recursive?: boolean;
+  jobs: string;
 }
 
-export async function setCommand(file: string, path: string, value: string | undefined, options: SetOptions): Promise<number> {
+/**
+ * `wax set FILE... PATH VALUE` (or `FILE... PATH` with --value-stdin): the same value in
+ * one file or in many, directories with -r.
+ */
+export async function setCommand(args: string[], options: SetOptions): Promise<number> {
+  const trailing = options.valueStdin ? 1 : 2;
+  if (args.length < trailing + 1) throw new UsageError(options.valueStdin ? 'set needs FILE and PATH' : 'set needs FILE, PATH and VALUE (JSON)', 'see `wax set --help`');
+  const files = args.slice(0, -trailing);
+  const [path, value] = args.slice(-trailing);
+  if (options.valueStdin && args.length >= 3 && !looksLikePath(path) && looksLikePath(args[args.length - 2])) {
+    throw new UsageError('with --value-stdin, leave out VALUE', 'the value is read from standard input');
+  }
   const treePath = checkPath(path);
   const newValue = parseValue(readValueText(value, options));
-  const opened = await openEncrypted(file, options);
-  const document = firstDocument(opened);
-  if (options.idempotent && hasValue(document, treePath, newValue)) return 0;
-  setAtPath(document, treePath, newValue);
-  await writeResealed(file, opened, options);
-  return 0;
+  return eachFile(files, options, 'updated', async (file) => {
+    const opened = await openEncrypted(file, options);
+    const document = firstDocument(opened);
+    if (options.idempotent && hasValue(document, treePath, newValue)) return false;
+    setAtPath(document, treePath, newValue);
+    await writeResealed(file, opened, options);
+    return true;
+  });
 }
 
-export async function unsetCommand(file: string, path: string, options: SetOptions): Promise<number> {
-  const treePath = checkPath(path);
-  const opened = await openEncrypted(file, options);
-  if (!unsetAtPath(firstDocument(opened), treePath)) {
-    if (options.idempotent) return 0;
-    throw new TreePathError(`${formatTreePath(treePath)} not found in ${file}`, 'pass --idempotent to succeed when it is already absent');
+/** `wax unset FILE... PATH`. */
+export async function unsetCommand(args: string[], options: SetOptions): Promise<number> {
+  if (args.length < 2) throw new UsageError('unset needs FILE and PATH', 'see `wax unset --help`');
+  const treePath = checkPath(args[args.length - 1]);
+  return eachFile(args.slice(0, -1), options, 'updated', async (file) => {
+    const opened = await openEncrypted(file, options);
+    if (!unsetAtPath(firstDocument(opened), treePath)) {
+      if (options.idempotent) return false;
+      throw new TreePathError(`${formatTreePath(treePath)} not found in ${file}`, 'pass --idempotent to succeed when it is already absent');
+    }
+    await writeResealed(file, opened, options);
+    return true;
+  });
+}
+
+/** One file: errors propagate with their own exit code. Several (or -r): a bulk run. */
+async function eachFile(files: string[], options: SetOptions, verb: string, change: (file: string) => Promise<boolean>): Promise<number> {
+  const paths = expandPaths(files, Boolean(options.recursive));
+  if (paths.length === 1 && !options.recursive) {
+    await change(paths[0]);
+    return 0;
   }
-  await writeResealed(file, opened, options);
-  return 0;
+  return runBulk(
+    paths,
+    async (file) => {
+      if (!isAlreadyEncrypted(readInputFile(file), inputFormat(file, options))) return { status: 'skipped' };
+      return { status: (await change(file)) ? 'done' : 'skipped' };
+    },
+    { verb, jobs: Number(options.jobs) },
+  );
+}
+
+function looksLikePath(text: string): boolean {
+  try {
+    parseTreePath(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The metadata is not part of the documents; a value set there would be dropped or clash. */

@@ -74,3 +74,30 @@ test('several files without -i is a usage error', async () => {
     removeTempDir(dir);
   }
 });
+
+test('set and unset across several files and a directory', async () => {
+  const dir = makeTempDir('wax-bulk-');
+  try {
+    mkdirSync(join(dir, 'keys'));
+    const { keyFile, recipient } = ageKeypair(join(dir, 'keys'));
+    const env = { SOPS_AGE_KEY_FILE: keyFile, XDG_CONFIG_HOME: '/nonexistent' };
+    mkdirSync(join(dir, 'apps'));
+    const files = ['a', 'b', 'c'].map((name) => {
+      const file = join(dir, 'apps', `${name}.yaml`);
+      writeFileSync(file, `name: ${name}\npassword: old-${name}\n`);
+      assert.equal(runWax(['encrypt', '-i', '--age', recipient, file]).code, 0);
+      return file;
+    });
+    writeFileSync(join(dir, 'apps', 'notes.txt'), 'plain notes\n');
+    const set = runWax(['set', '-r', join(dir, 'apps'), '["team"]', '"payments"'], { env });
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stderr, /4 files: 3 updated, 1 skipped, 0 failed/);
+    for (const file of files) assert.match(runWax(['decrypt', file], { env }).stdout, /^team: payments$/m);
+    const unset = runWax(['unset', files[0], files[1], '["password"]'], { env });
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.doesNotMatch(runWax(['decrypt', files[0]], { env }).stdout, /password/);
+    assert.match(runWax(['decrypt', files[2]], { env }).stdout, /password: old-c/);
+  } finally {
+    removeTempDir(dir);
+  }
+});
