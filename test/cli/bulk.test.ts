@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode } from '../../src/errors.js';
-import { ageKeypair, makeTempDir, removeTempDir, runWax } from '../support/cli.js';
+import { spawnSync } from 'node:child_process';
+import { ageKeypair, makeTempDir, removeTempDir, runWax, testEnvironment, waxBundle } from '../support/cli.js';
 
 test('encrypt -r, rotate -r and decrypt -r across a tree with a broken file', async () => {
   const dir = makeTempDir('wax-bulk-');
@@ -97,6 +98,26 @@ test('set and unset across several files and a directory', async () => {
     assert.equal(unset.code, 0, unset.stderr);
     assert.doesNotMatch(runWax(['decrypt', files[0]], { env }).stdout, /password/);
     assert.match(runWax(['decrypt', files[2]], { env }).stdout, /password: old-c/);
+  } finally {
+    removeTempDir(dir);
+  }
+});
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+test('a bulk run on a terminal shows a progress bar on stderr', { skip: hasScript ? false : 'util-linux `script` is not installed' }, async () => {
+  const dir = makeTempDir('wax-bulk-');
+  try {
+    mkdirSync(join(dir, 'keys'));
+    const { keyFile, recipient } = ageKeypair(join(dir, 'keys'));
+    mkdirSync(join(dir, 'secrets'));
+    for (let i = 0; i < 5; i++) writeFileSync(join(dir, 'secrets', `s${i}.yaml`), `k: v${i}\n`);
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(waxBundle())} encrypt -i -r --age ${recipient} secrets`;
+    // `script` gives wax a pseudo-terminal, as a person running it would have.
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...testEnvironment({ SOPS_AGE_KEY_FILE: keyFile }), CI: '' } });
+    assert.equal(run.status, 0, run.stdout);
+    assert.match(run.stdout, /\[#+\.*\] \d\/5 files/);
+    assert.match(run.stdout, /5 files: 5 encrypted, 0 skipped, 0 failed/);
   } finally {
     removeTempDir(dir);
   }
