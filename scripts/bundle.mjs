@@ -22,5 +22,7 @@ await build({
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __waxCreateRequire } from 'node:module'; const require = __waxCreateRequire(import.meta.url);",
   },
+  // Cloud SDKs stay in node_modules and load only when a file uses their provider.
+  external: ['@aws-sdk/*', '@azure/*', '@smithy/*'],
   logLevel: 'warning',
 });
