@@ -179,6 +179,17 @@ function formatAttempts(attempts: KeyAttempt[]): string {
   return attempts.map((a) => `\n  group ${a.group}: ${a.key}: ${a.reason}`).join('');
 }
 
+/**
+ * A master key could not wrap or unwrap: access denied, key disabled or missing, wrong
+ * region, throttled past the retries, network down, expired credentials. The message
+ * names the key (ARN, vault URL, fingerprint) and the reason, never a secret.
+ */
+export class MasterKeyError extends WaxError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.CouldNotRetrieveKey, hint);
+  }
+}
+
 /** No master key was given for encryption. */
 export class NoEncryptionKeyError extends WaxError {
   constructor(hint?: string) {
