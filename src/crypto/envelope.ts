@@ -49,6 +49,32 @@ export interface UnwrapOptions {
   order?: string[];
 }
 
+/**
+ * Unwrapped data keys (or shares) by wrapped key, for the life of the process: a bulk run
+ * over files that share a data key, or a controller resync, does not call KMS again. A
+ * wrapped key only unwraps to one value, so the entry cannot be wrong; it is bounded so
+ * that a long-running process does not grow without limit.
+ */
+const unwrapCache = new Map<string, Uint8Array>();
+const UNWRAP_CACHE_LIMIT = 1024;
+
+function cacheKey(entry: MasterKeyEntry): string | undefined {
+  const enc = entry.fields.enc;
+  return typeof enc === 'string' && enc !== '' ? `${entry.type}\u0000${enc}` : undefined;
+}
+
+function remember(entry: MasterKeyEntry, part: Uint8Array): void {
+  const key = cacheKey(entry);
+  if (!key) return;
+  if (unwrapCache.size >= UNWRAP_CACHE_LIMIT) unwrapCache.delete(unwrapCache.keys().next().value!);
+  unwrapCache.set(key, part);
+}
+
+/** Forgets every cached data key (tests, and a controller whose identities changed). */
+export function clearUnwrapCache(): void {
+  unwrapCache.clear();
+}
+
 /** Recovers the data key; throws DataKeyUnavailableError listing every attempt. */
 export async function unwrapDataKey(metadata: Metadata, options: UnwrapOptions): Promise<UnwrapResult> {
   const order = options.order ?? parseDecryptionOrder(options.ctx.env.SOPS_DECRYPTION_ORDER);
@@ -75,7 +101,12 @@ export async function unwrapDataKey(metadata: Metadata, options: UnwrapOptions):
 
 async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx: ProviderContext, attempts: KeyAttempt[]) {
   const expectedSize = DATA_KEY_SIZE;
-  for (const entry of decryptionOrder(group, order)) {
+  const ordered = decryptionOrder(group, order);
+  for (const entry of ordered) {
+    const cached = cacheKey(entry) && unwrapCache.get(cacheKey(entry)!);
+    if (cached) return { part: cached, entry };
+  }
+  for (const entry of ordered) {
     let description: string = entry.type;
     try {
       const provider = await loadProvider(entry.type);
@@ -89,6 +120,7 @@ async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx:
         attempts.push({ group: index, key: description, reason: `unwrapped ${part.length} bytes, not a data key` });
         continue;
       }
+      remember(entry, part);
       return { part, entry };
     } catch (error) {
       attempts.push({ group: index, key: description, reason: error instanceof WaxError ? error.message : 'unexpected failure' });
