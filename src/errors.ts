@@ -158,6 +158,8 @@ export interface KeyAttempt {
   group: number;
   key: string;
   reason: string;
+  /** The provider's advice for this failure, if it had one. */
+  hint?: string;
 }
 
 /** No master key (or not enough key groups) could unwrap the data key. */
@@ -167,7 +169,9 @@ export class DataKeyUnavailableError extends WaxError {
     super(
       `could not get the data key: ${summary}${formatAttempts(attempts)}`,
       ExitCode.CouldNotRetrieveKey,
-      hint ?? 'make an identity available: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_KEY_CMD or ~/.config/sops/age/keys.txt',
+      hint ??
+        attempts.find((a) => a.hint)?.hint ??
+        'make a key available: age (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_KEY_CMD, ~/.config/sops/age/keys.txt), PGP (GNUPGHOME, WAX_PGP_KEY_FILE), or cloud credentials for KMS / Key Vault',
     );
     this.attempts = attempts;
   }
@@ -196,7 +200,7 @@ export class NoEncryptionKeyError extends WaxError {
     super(
       'no master keys to encrypt with',
       ExitCode.NoEncryptionKeyFound,
-      hint ?? 'pass --age RECIPIENT, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml',
+      hint ?? 'pass --age, --pgp, --kms or --azure-kv (or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, SOPS_KMS_ARN, SOPS_AZURE_KEYVAULT_URLS), or add a creation rule to .sops.yaml',
     );
   }
 }

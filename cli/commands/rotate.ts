@@ -1,5 +1,5 @@
 import { openBytes, rotateOpened } from '../../src/sops-file.js';
-import { loadProvider, recipientsFromEntries, resolveRecipient, type MasterKeyRecipient } from '../../src/providers/index.js';
+import { loadProvider, recipientsFromEntries, resolveRecipient, sameKey, type MasterKeyRecipient } from '../../src/providers/index.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { UsageError } from '../../src/errors.js';
 import type { KeyType } from '../../src/document/metadata.js';
@@ -57,12 +57,12 @@ async function applyKeyChanges(groups: MasterKeyRecipient[][], options: RotateOp
     const removed = splitCommaList(options[rmFlag] as string[] | undefined);
     if (removed.length) {
       const provider = await loadProvider(type);
-      const ids = new Set(removed.map((text) => provider.parseRecipient(text, ctx).id));
-      for (let g = 0; g < groups.length; g++) groups[g] = groups[g].filter((r) => !(r.type === type && ids.has(r.id)));
+      const removers = removed.map((text) => provider.parseRecipient(text, ctx));
+      for (let g = 0; g < groups.length; g++) groups[g] = groups[g].filter((r) => !(r.type === type && removers.some((x) => sameKey(x, r.id))));
     }
     for (const text of splitCommaList(options[addFlag] as string[] | undefined)) {
       const recipient = await resolveRecipient({ type, value: text }, ctx);
-      if (!groups[0].some((r) => r.type === type && r.id === recipient.id)) groups[0].push(recipient);
+      if (!groups[0].some((r) => r.type === type && sameKey(recipient, r.id))) groups[0].push(recipient);
     }
   }
   if (groups.every((g) => g.length === 0)) throw new UsageError('rotate would remove every master key', 'add a key with --add-age (or another --add-* flag) in the same command');

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { rekeyBytes, loadEncrypted } from '../../src/sops-file.js';
-import { loadProvider, resolveKeyGroups, type MasterKeyRecipient } from '../../src/providers/index.js';
+import { loadProvider, resolveKeyGroups, sameKey, type MasterKeyRecipient } from '../../src/providers/index.js';
 import { matchCreationRule } from '../../src/config.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { readInputFile, writeFileAtomic } from '../../src/files.js';
@@ -64,11 +64,11 @@ async function describeDiff(current: KeyGroup[], desired: MasterKeyRecipient[][]
   const lines: string[] = [];
   const groups = Math.max(current.length, desired.length);
   for (let g = 0; g < groups; g++) {
-    const before = new Set<string>();
-    for (const entry of current[g] ?? []) before.add(`${entry.type} ${(await loadProvider(entry.type).catch(() => undefined))?.describe(entry) ?? JSON.stringify(entry.fields)}`);
-    const after = new Set((desired[g] ?? []).map((r) => `${r.type} ${r.id}`));
-    for (const key of after) if (!before.has(key)) lines.push(`group ${g}: + ${key}`);
-    for (const key of before) if (!after.has(key)) lines.push(`group ${g}: - ${key}`);
+    const before: { type: string; id: string }[] = [];
+    for (const entry of current[g] ?? []) before.push({ type: entry.type, id: (await loadProvider(entry.type).catch(() => undefined))?.describe(entry) ?? JSON.stringify(entry.fields) });
+    const after = desired[g] ?? [];
+    for (const r of after) if (!before.some((b) => b.type === r.type && sameKey(r, b.id))) lines.push(`group ${g}: + ${r.type} ${r.id}`);
+    for (const b of before) if (!after.some((r) => r.type === b.type && sameKey(r, b.id))) lines.push(`group ${g}: - ${b.type} ${b.id}`);
   }
   return lines;
 }

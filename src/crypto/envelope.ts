@@ -52,27 +52,38 @@ export interface UnwrapOptions {
 /**
  * Unwrapped data keys (or shares) by wrapped key, for the life of the process: a bulk run
  * over files that share a data key, or a controller resync, does not call KMS again. A
- * wrapped key only unwraps to one value, so the entry cannot be wrong; it is bounded so
+ * wrapped key only unwraps to one value, so an entry cannot be wrong. Caches are per
+ * environment object (the CLI's is process.env), so a library caller that passes other
+ * credentials never receives a key that its own identities could not unwrap. Bounded so
  * that a long-running process does not grow without limit.
  */
-const unwrapCache = new Map<string, Uint8Array>();
+const unwrapCaches = new WeakMap<object, Map<string, Uint8Array>>();
 const UNWRAP_CACHE_LIMIT = 1024;
+
+function cacheFor(ctx: ProviderContext): Map<string, Uint8Array> {
+  let cache = unwrapCaches.get(ctx.env);
+  if (!cache) {
+    cache = new Map();
+    unwrapCaches.set(ctx.env, cache);
+  }
+  return cache;
+}
 
 function cacheKey(entry: MasterKeyEntry): string | undefined {
   const enc = entry.fields.enc;
   return typeof enc === 'string' && enc !== '' ? `${entry.type}\u0000${enc}` : undefined;
 }
 
-function remember(entry: MasterKeyEntry, part: Uint8Array): void {
+function remember(cache: Map<string, Uint8Array>, entry: MasterKeyEntry, part: Uint8Array): void {
   const key = cacheKey(entry);
   if (!key) return;
-  if (unwrapCache.size >= UNWRAP_CACHE_LIMIT) unwrapCache.delete(unwrapCache.keys().next().value!);
-  unwrapCache.set(key, part);
+  if (cache.size >= UNWRAP_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(key, part);
 }
 
-/** Forgets every cached data key (tests, and a controller whose identities changed). */
-export function clearUnwrapCache(): void {
-  unwrapCache.clear();
+/** Forgets the data keys cached for an environment (a controller whose identities changed). */
+export function clearUnwrapCache(ctx: ProviderContext): void {
+  unwrapCaches.delete(ctx.env);
 }
 
 /** Recovers the data key; throws DataKeyUnavailableError listing every attempt. */
@@ -102,8 +113,9 @@ export async function unwrapDataKey(metadata: Metadata, options: UnwrapOptions):
 async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx: ProviderContext, attempts: KeyAttempt[]) {
   const expectedSize = DATA_KEY_SIZE;
   const ordered = decryptionOrder(group, order);
+  const cache = cacheFor(ctx);
   for (const entry of ordered) {
-    const cached = cacheKey(entry) && unwrapCache.get(cacheKey(entry)!);
+    const cached = cacheKey(entry) && cache.get(cacheKey(entry)!);
     if (cached) return { part: cached, entry };
   }
   for (const entry of ordered) {
@@ -120,10 +132,13 @@ async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx:
         attempts.push({ group: index, key: description, reason: `unwrapped ${part.length} bytes, not a data key` });
         continue;
       }
-      remember(entry, part);
+      remember(cache, entry, part);
       return { part, entry };
     } catch (error) {
-      attempts.push({ group: index, key: description, reason: error instanceof WaxError ? error.message : 'unexpected failure' });
+      const reason = error instanceof WaxError ? error.message : 'unexpected failure';
+      // Cloud providers name the key in their messages already; do not say it twice.
+      const id = description.slice(entry.type.length + 1);
+      attempts.push({ group: index, key: id && reason.includes(id) ? entry.type : description, reason, hint: error instanceof WaxError ? error.hint : undefined });
     }
   }
   return undefined;

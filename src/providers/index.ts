@@ -8,6 +8,8 @@ import type { MasterKeyRecipient, Provider, ProviderContext } from './types.js';
 
 const loaders: Partial<Record<KeyType, () => Promise<Provider>>> = {
   age: async () => (await import('./age.js')).ageProvider,
+  pgp: async () => (await import('./pgp.js')).pgpProvider,
+  azure_kv: async () => (await import('./azure-keyvault.js')).azureKeyVaultProvider,
 };
 
 export class UnsupportedKeyTypeError extends WaxError {
@@ -33,6 +35,7 @@ export function isSupportedKeyType(type: KeyType): boolean {
   return loaders[type] !== undefined;
 }
 
+export { sameKey } from './types.js';
 export type { Provider, ProviderContext, MasterKeyRecipient } from './types.js';
 
 /** A configured or command-line key, as text or as a key_groups object. */

@@ -14,6 +14,12 @@ export interface MasterKeyRecipient {
   readonly type: KeyType;
   /** What identifies the key to a person (age recipient, ARN, fingerprint); never secret. */
   readonly id: string;
+  /**
+   * True if `id` (another recipient's id, or a stored entry's description) names the same
+   * key. Providers whose configured form may leave something out (a Key Vault key without
+   * its version) say so here; without it, ids must be equal.
+   */
+  matches?(id: string): boolean;
   /** Wraps the data key (or a Shamir share) into a complete metadata entry. */
   wrap(dataKey: Uint8Array): Promise<MasterKeyEntry>;
 }
@@ -30,4 +36,9 @@ export interface Provider {
   describe(entry: MasterKeyEntry): string;
   /** The unwrapped bytes, `null` if no identity available here matches, or a throw. */
   unwrap(entry: MasterKeyEntry, ctx: ProviderContext): Promise<Uint8Array | null>;
+}
+
+/** Whether recipient `r` names the key identified by `id` (see MasterKeyRecipient.matches). */
+export function sameKey(r: MasterKeyRecipient, id: string): boolean {
+  return r.matches ? r.matches(id) : r.id === id;
 }
