@@ -212,6 +212,10 @@ export async function main(argv: string[]): Promise<number> {
   return run(...parsed.args);
 }
 
+// wax pins its AWS SDK version on purpose (package.json); the SDK's Node-version notice
+// is eight lines on stderr that a user cannot act on.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => process.exit(printError(error)),

@@ -9,6 +9,7 @@ import type { MasterKeyRecipient, Provider, ProviderContext } from './types.js';
 const loaders: Partial<Record<KeyType, () => Promise<Provider>>> = {
   age: async () => (await import('./age.js')).ageProvider,
   pgp: async () => (await import('./pgp.js')).pgpProvider,
+  kms: async () => (await import('./aws-kms.js')).awsKmsProvider,
   azure_kv: async () => (await import('./azure-keyvault.js')).azureKeyVaultProvider,
 };
 
