@@ -23,6 +23,6 @@ await build({
     js: "#!/usr/bin/env node\nimport { createRequire as __waxCreateRequire } from 'node:module'; const require = __waxCreateRequire(import.meta.url);",
   },
   // Cloud SDKs stay in node_modules and load only when a file uses their provider.
-  external: ['@aws-sdk/*', '@azure/*', '@smithy/*'],
+  external: ['@aws-sdk/*', '@azure/*', '@smithy/*', '@kubernetes/*'],
   logLevel: 'warning',
 });
