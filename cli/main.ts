@@ -79,6 +79,7 @@ const COMMANDS: CommandSpec[] = [
       { flags: '--extract <path>', description: 'print one value, e.g. \'["data"]["password"]\'' },
       { flags: '-i, --in-place', description: 'write the plaintext over the encrypted file' },
       { flags: '--output <path>', description: 'write the plaintext to this file (created 0600)' },
+      { flags: '--as-secret', description: 'verify an EncryptedSecret (scope included) and print the Secret it will become' },
       IGNORE_MAC,
       DECRYPTION_ORDER,
       ...FORMAT_FLAGS,
@@ -86,6 +87,25 @@ const COMMANDS: CommandSpec[] = [
     ],
     example: '  $ wax decrypt secret.yaml\n  $ wax decrypt --extract \'["stringData"]["password"]\' secret.yaml',
     load: async () => (await import('./commands/decrypt.js')).decryptCommand,
+  },
+  {
+    name: 'seal',
+    args: ['<file>'],
+    description: 'turn a plain Secret manifest into an EncryptedSecret (values and scope encrypted) for the wax controller',
+    options: [
+      { flags: '--scope <scope>', description: 'where it may be decrypted; strict (the default) binds namespace and name', choices: ['strict', 'namespace', 'cluster'], default: 'strict' },
+      { flags: '-i, --in-place', description: 'write the EncryptedSecret over the plain manifest' },
+      { flags: '--output <path>', description: 'write the EncryptedSecret to this file' },
+      THRESHOLD,
+      ...KEY_FLAGS,
+      { flags: '--indent <n>', description: 'indentation of the output' },
+      { flags: '--config <path>', description: 'the .sops.yaml to use (env SOPS_CONFIG)' },
+    ],
+    example:
+      '  $ kubectl create secret generic db -n payments --from-literal=password=… --dry-run=client -o yaml > db.yaml\n' +
+      '  $ wax seal --age age1… -i db.yaml          # only data, stringData and the scope are encrypted\n' +
+      '  $ wax decrypt --as-secret db.yaml          # the Secret it will become',
+    load: async () => (await import('./commands/seal.js')).sealCommand,
   },
   {
     name: 'edit',

@@ -153,6 +153,24 @@ export class MacMismatchError extends IntegrityError {
   }
 }
 
+/**
+ * An EncryptedSecret is not where its sealed scope allows (a copy applied to another
+ * namespace or name). An integrity failure: the ciphertext is authentic but misplaced.
+ */
+export class ScopeMismatchError extends IntegrityError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super(
+      `scope mismatch: sealed for ${expected}, found in ${actual}`,
+      ExitCode.ErrorDecryptingTree,
+      'seal the Secret again for its new place with `wax seal` (or with --scope namespace / cluster if it is meant to move)',
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
 /** One attempt of one master key to unwrap the data key (or its share). */
 export interface KeyAttempt {
   group: number;

@@ -29,6 +29,28 @@ export {
 
 export * from './errors.js';
 
+/**
+ * The `EncryptedSecret` resource (wax.dev/v1alpha1): a sops file that the MAC verifies as
+ * the API server returns it, bound to a scope.
+ * - `sealSecret` @throws InvalidDocumentError, AlreadyEncryptedError, NoEncryptionKeyError, MasterKeyError
+ * - `openEncryptedSecret` @throws IntegrityError (ValueAuthenticationError, MalformedValueError,
+ *   MacMismatchError, ScopeMismatchError, a missing or clear scope), InvalidDocumentError,
+ *   MetadataError, NotEncryptedError, DataKeyUnavailableError
+ */
+export {
+  sealSecret,
+  openEncryptedSecret,
+  canonicalEncryptedSecret,
+  secretToYaml,
+  ENCRYPTED_SECRET_API_VERSION,
+  ENCRYPTED_SECRET_KIND,
+  type SealSecretOptions,
+  type DesiredSecret,
+  type OpenedEncryptedSecret,
+  type SecretScope,
+  type ScopeKind,
+} from './encrypted-secret.js';
+
 /** The value tree the stores read into: ordered mappings, comments as items, Go-typed scalars. */
 export { TreeBranch, Comment, SopsTime, fromPlain, toPlain, type TreeValue, type Scalar } from './document/tree.js';
 

@@ -1,4 +1,5 @@
 import { openBytes } from '../../src/sops-file.js';
+import { openEncryptedSecret, secretToYaml } from '../../src/encrypted-secret.js';
 import { storeFor } from '../../src/document/stores/index.js';
 import { getAtPath, parseTreePath } from '../../src/document/tree-path.js';
 import { Comment, TreeBranch, toPlain, type TreeValue } from '../../src/document/tree.js';
@@ -6,12 +7,14 @@ import { emitYamlValue } from '../../src/document/stores/yaml-fast.js';
 import { scalarToBytes } from '../../src/crypto/scalars.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { UsageError } from '../../src/errors.js';
+import { readInputFile } from '../../src/files.js';
 import type { Format } from '../../src/document/stores/types.js';
 import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, transformEncryptedFiles, type FormatOptions } from '../common.js';
 import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
 
 export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
   extract?: string;
+  asSecret?: boolean;
   ignoreMac?: boolean;
   decryptionOrder?: string;
   recursive?: boolean;
@@ -23,6 +26,7 @@ export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
 export async function decryptCommand(files: string[], options: DecryptCommandOptions): Promise<number> {
   if (files.length === 0 || files[0] === '-') checkOutputFlags(files, options, 'decrypt');
   if (options.extract && (files.length > 1 || options.recursive)) throw new UsageError('--extract works on one file');
+  if (options.asSecret) return decryptAsSecret(files, options);
   if (files.length === 0 || files[0] === '-') {
     if (!options.filenameOverride && !options.inputType) throw new UsageError('decrypting standard input needs --filename-override or --input-type');
     placeOutput(undefined, await decryptOne(options.filenameOverride ?? 'stdin', readInput(undefined), options), options, 0o600);
@@ -43,6 +47,22 @@ async function decryptOne(path: string, input: Buffer, options: DecryptCommandOp
   const emit = emitOptions(format, options.indent, options.indent === undefined ? safeConfig(options) : undefined);
   if (options.extract) return extractValue(getAtPath(opened.documents[0], parseTreePath(options.extract)), format, emit.indent);
   return storeFor(format).emitPlain(opened.documents, emit);
+}
+
+/**
+ * The Secret an EncryptedSecret file will become, checked as the controller checks it
+ * (MAC, scope against the file's own metadata), so a bad file fails here, not in the cluster.
+ */
+async function decryptAsSecret(files: string[], options: DecryptCommandOptions): Promise<number> {
+  if (files.length !== 1 || files[0] === '-' || options.recursive || options.inPlace) throw new UsageError('--as-secret works on one file, printed or written with --output');
+  if (options.extract || options.ignoreMac) throw new UsageError('--as-secret cannot be combined with --extract or --ignore-mac');
+  const format = inputFormat(files[0], options);
+  const documents = storeFor(format).loadPlain(readInputFile(files[0]));
+  if (documents.length !== 1) throw new UsageError('--as-secret needs a file with one EncryptedSecret document');
+  const decryptionOrder = options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined;
+  const opened = await openEncryptedSecret(toPlain(documents[0]), providerContext(), { decryptionOrder });
+  placeOutput(files[0], secretToYaml(opened.secret), options, 0o600);
+  return 0;
 }
 
 /** A missing or broken .sops.yaml must not stop a decrypt, which does not need it. */
