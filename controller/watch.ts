@@ -268,9 +268,11 @@ class Controller {
       const result = await this.reconcileOnce(es, namespace, name);
       const outcome: WorkOutcome = result.errorClass ?? 'success';
       this.remember(key, es, result, outcome);
+      // decryptedWith (key types and ids, never key material) and decryptMs feed controller/metrics.ts.
       this.log(outcome === 'success' ? 'info' : 'warn', 'reconciled', {
         key, action: result.action, replace: result.replace === true, reason: readyCondition(result.status)?.reason, outcome,
-        statusWritten: result.statusChanged, durationMs: elapsed(started),
+        statusWritten: result.statusChanged, durationMs: elapsed(started), decryptMs: result.decryptMs,
+        ...(outcome === 'success' ? { decryptedWith: result.status.decryptedWith } : {}),
       });
       return outcome;
     } catch (error) {
@@ -280,15 +282,17 @@ class Controller {
   }
 
   /** Secret write first, then status, then event: the status never claims a Secret that is not there. */
-  private async reconcileOnce(es: Plain, namespace: string, name: string): Promise<ReconcileResult> {
+  private async reconcileOnce(es: Plain, namespace: string, name: string): Promise<ReconcileResult & { decryptMs: number }> {
     const existingSecret = await this.readSecret(namespace, name);
+    const decryptStarted = performance.now();
     const result = await reconcile({
       encryptedSecret: structuredClone(es), existingSecret, ctx: this.options.ctx, now: this.now(), decryptionOrder: this.options.decryptionOrder,
     });
+    const decryptMs = elapsed(decryptStarted);
     await this.writeSecret(result, existingSecret);
     if (result.statusChanged) await this.writeStatus(es, result);
     if (result.event) await this.emitEvent(es, result.event);
-    return result;
+    return { ...result, decryptMs };
   }
 
   private remember(key: string, es: Plain, result: ReconcileResult, outcome: WorkOutcome): void {
