@@ -204,6 +204,33 @@ const COMMANDS: CommandSpec[] = [
     example: '  $ wax keygen -o ~/.config/sops/age/keys.txt',
     load: async () => (await import('./commands/keygen.js')).keygenCommand,
   },
+  {
+    name: 'status',
+    args: ['[names...]'],
+    description: 'show the EncryptedSecrets in a namespace or the cluster: Ready, reason, Secret, last decryption',
+    options: [
+      { flags: '-n, --namespace <namespace>', description: "the namespace (default: the context's, else default)" },
+      { flags: '-A, --all-namespaces', description: 'every namespace' },
+      { flags: '--kubeconfig <path>', description: 'the kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)' },
+      { flags: '--context <name>', description: 'the kubeconfig context to use' },
+      { flags: '-o, --output <format>', description: 'output format', choices: ['table', 'json'], default: 'table' },
+    ],
+    example: '  $ wax status -A\n  $ wax status -n payments db -o json   # exits 0 whatever the status; use `wax wait` as a gate',
+    load: async () => (await import('./commands/status.js')).statusCommand,
+  },
+  {
+    name: 'wait',
+    args: ['<names...>'],
+    description: 'wait until the named EncryptedSecrets are Ready at their current generation (exit 211: failed, 212: timed out)',
+    options: [
+      { flags: '-n, --namespace <namespace>', description: "the namespace (default: the context's, else default)" },
+      { flags: '--timeout <duration>', description: 'give up after this long (90s, 2m, 1h)', default: '2m' },
+      { flags: '--kubeconfig <path>', description: 'the kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)' },
+      { flags: '--context <name>', description: 'the kubeconfig context to use' },
+    ],
+    example: '  $ kubectl apply -f db.yaml && wax wait -n payments db --timeout 2m',
+    load: async () => (await import('./commands/status.js')).waitCommand,
+  },
 ];
 
 const SUMMARY = 'SOPS-compatible secrets for GitOps: encrypt values with age and cloud keys, commit them, decrypt in CI and the cluster.';

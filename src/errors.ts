@@ -28,6 +28,10 @@ export const ExitCode = {
   FileAlreadyEncrypted: 203,
   FileNotEncrypted: 204,
   SomeFilesFailed: 205,
+  // wax's own codes for the cluster commands (`wax status`, `wax wait`); sops has none.
+  KubernetesApiError: 210,
+  EncryptedSecretFailed: 211,
+  WaitTimeout: 212,
 } as const;
 
 export class WaxError extends Error {
@@ -248,5 +252,30 @@ export class NotModifiedError extends WaxError {
 export class NoEditorError extends WaxError {
   constructor(message: string) {
     super(message, ExitCode.NoEditorFound, 'set $SOPS_EDITOR or $EDITOR');
+  }
+}
+
+/**
+ * The Kubernetes API could not answer: unreachable, unauthorized, forbidden, the
+ * EncryptedSecret resource not installed. The message names the server and the HTTP
+ * status or socket error, never a token or a response body.
+ */
+export class KubernetesApiError extends WaxError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.KubernetesApiError, hint);
+  }
+}
+
+/** `wax wait`: an EncryptedSecret reports a reason that waiting will not clear (ScopeMismatch, ...). */
+export class EncryptedSecretFailedError extends WaxError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.EncryptedSecretFailed, hint);
+  }
+}
+
+/** `wax wait`: --timeout passed before every named EncryptedSecret was Ready. */
+export class WaitTimeoutError extends WaxError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.WaitTimeout, hint);
   }
 }
