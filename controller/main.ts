@@ -33,6 +33,8 @@ export interface ControllerConfig {
   leaseDurationMs: number;
   leaseRenewMs: number;
   leaseRetryMs: number;
+  /** How long an unwrapped data key is reused before KMS / Key Vault is asked again. */
+  dataKeyCacheTtlMs: number;
   kubeconfig?: string;
 }
 
@@ -91,6 +93,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
         'lease-duration': { type: 'string', default: '15s' },
         'lease-renew-period': { type: 'string', default: '5s' },
         'lease-retry-period': { type: 'string', default: '2s' },
+        'data-key-cache-ttl': { type: 'string', default: '1h' },
         kubeconfig: { type: 'string' },
       },
     }));
@@ -109,6 +112,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaseDurationMs: parseDuration(values['lease-duration'], '--lease-duration'),
     leaseRenewMs: parseDuration(values['lease-renew-period'], '--lease-renew-period'),
     leaseRetryMs: parseDuration(values['lease-retry-period'], '--lease-retry-period'),
+    dataKeyCacheTtlMs: parseDuration(values['data-key-cache-ttl'], '--data-key-cache-ttl'),
     kubeconfig: values.kubeconfig,
   };
   checkLeaseTimings(config);
@@ -201,7 +205,7 @@ class Runtime {
 
   private startReconciling(): void {
     this.controller = startController({
-      kubeConfig: this.kubeConfig, ctx: { env: this.env }, namespaces: this.config.namespaces, resyncMs: this.config.resyncMs,
+      kubeConfig: this.kubeConfig, ctx: { env: this.env, dataKeyCacheTtlMs: this.config.dataKeyCacheTtlMs }, namespaces: this.config.namespaces, resyncMs: this.config.resyncMs,
       concurrency: this.config.concurrency, log: (record) => this.record(record),
     });
   }

@@ -57,10 +57,16 @@ export interface UnwrapOptions {
  * credentials never receives a key that its own identities could not unwrap. Bounded so
  * that a long-running process does not grow without limit.
  */
-const unwrapCaches = new WeakMap<object, Map<string, Uint8Array>>();
+interface CachedPart {
+  part: Uint8Array;
+  /** Epoch ms after which the entry is not used; Infinity without a TTL. */
+  expires: number;
+}
+
+const unwrapCaches = new WeakMap<object, Map<string, CachedPart>>();
 const UNWRAP_CACHE_LIMIT = 1024;
 
-function cacheFor(ctx: ProviderContext): Map<string, Uint8Array> {
+function cacheFor(ctx: ProviderContext): Map<string, CachedPart> {
   let cache = unwrapCaches.get(ctx.env);
   if (!cache) {
     cache = new Map();
@@ -74,11 +80,22 @@ function cacheKey(entry: MasterKeyEntry): string | undefined {
   return typeof enc === 'string' && enc !== '' ? `${entry.type}\u0000${enc}` : undefined;
 }
 
-function remember(cache: Map<string, Uint8Array>, entry: MasterKeyEntry, part: Uint8Array): void {
+function remember(cache: Map<string, CachedPart>, entry: MasterKeyEntry, part: Uint8Array, ttlMs: number | undefined): void {
   const key = cacheKey(entry);
   if (!key) return;
   if (cache.size >= UNWRAP_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-  cache.set(key, part);
+  cache.set(key, { part, expires: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
+}
+
+function cached(cache: Map<string, CachedPart>, entry: MasterKeyEntry): Uint8Array | undefined {
+  const key = cacheKey(entry);
+  const hit = key === undefined ? undefined : cache.get(key);
+  if (!hit) return undefined;
+  if (hit.expires <= Date.now()) {
+    cache.delete(key!);
+    return undefined;
+  }
+  return hit.part;
 }
 
 /** Forgets the data keys cached for an environment (a controller whose identities changed). */
@@ -115,8 +132,8 @@ async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx:
   const ordered = decryptionOrder(group, order);
   const cache = cacheFor(ctx);
   for (const entry of ordered) {
-    const cached = cacheKey(entry) && cache.get(cacheKey(entry)!);
-    if (cached) return { part: cached, entry };
+    const part = cached(cache, entry);
+    if (part) return { part, entry };
   }
   for (const entry of ordered) {
     let description: string = entry.type;
@@ -132,7 +149,7 @@ async function unwrapGroup(group: KeyGroup, index: number, order: string[], ctx:
         attempts.push({ group: index, key: description, reason: `unwrapped ${part.length} bytes, not a data key` });
         continue;
       }
-      remember(cache, entry, part);
+      remember(cache, entry, part, ctx.dataKeyCacheTtlMs);
       return { part, entry };
     } catch (error) {
       const reason = error instanceof WaxError ? error.message : 'unexpected failure';

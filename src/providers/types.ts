@@ -8,6 +8,12 @@ import type { KeyType, MasterKeyEntry } from '../document/metadata.js';
 
 export interface ProviderContext {
   env: NodeJS.ProcessEnv;
+  /**
+   * How long an unwrapped data key may be reused from the in-process cache (ms). Unset:
+   * for the life of the process (the CLI). A controller sets it, so that a key revoked in
+   * KMS stops working within the TTL instead of at the next restart.
+   */
+  dataKeyCacheTtlMs?: number;
 }
 
 export interface MasterKeyRecipient {

@@ -225,6 +225,7 @@ test('RBAC: no wildcard, and exactly the rules the controller needs', () => {
   assert.deepEqual(normalise(clusterRole.rules), [
     '|events|create,patch',
     '|secrets|create,delete,get,list,patch,update,watch',
+    'wax.dev|encryptedsecrets/finalizers|update',
     'wax.dev|encryptedsecrets/status|get,patch,update',
     'wax.dev|encryptedsecrets|get,list,watch',
   ].sort());
