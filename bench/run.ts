@@ -4,7 +4,9 @@
  * numbers do not. Prints a table and writes the same figures to bench/results.json.
  *
  * Env: BENCH_RUNS (cold-start runs, default 20), BENCH_BIG_RUNS (big-file runs, default 5),
- * BENCH_WAX (the CLI entry to measure, default dist/wax.mjs).
+ * BENCH_WAX (the CLI entry to measure, default dist/wax.mjs), BENCH_CONTROLLER_OBJECTS
+ * (EncryptedSecrets in the controller section, default 2000), BENCH_ONLY (`cli` or
+ * `controller`: run one part; results.json keeps the other part's last figures).
  *
  * Targets are reported as PASS/MISS and never change the exit code: this is a report, not
  * a test. Only a crash (a command that fails, a wrong plaintext) exits non-zero.
@@ -18,6 +20,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { generateValuesYaml } from './generate.js';
 import { writeHelpers } from './helpers.js';
+import { benchControllerScale, type ControllerScaleResult } from './controller-scale.js';
 import { BenchError, peakRssMiB, runChecked, timeRoundRobin, type Cmd, type Stats } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,6 +38,13 @@ const CLOUD_SDK = /@aws-sdk|@azure|@kubernetes/;
 const TARGET_COLD_MS = 60;
 const TARGET_DECRYPT_RATIO = 2;
 const TARGET_ENCRYPT_MS = 1000;
+const CONTROLLER_OBJECTS = positiveInt('BENCH_CONTROLLER_OBJECTS', 2000);
+const TARGET_CONTROLLER_READY_MS = 10_000;
+const TARGET_CONTROLLER_RSS_MB = 200;
+const ONLY = process.env.BENCH_ONLY ?? '';
+const RESULTS = path.join(ROOT, 'bench/results.json');
+/** Controller targets are recognised by this prefix when results.json is merged. */
+const CONTROLLER_PREFIX = 'controller: ';
 
 const SMALL_SECRET = `apiVersion: v1
 kind: Secret
@@ -84,18 +94,67 @@ function printTable(title: string, head: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
-function main(): void {
-  if (!existsSync(WAX)) throw new BenchError(`${path.relative(ROOT, WAX)} does not exist; run \`npm run build\` first`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'wax-bench-'));
-  try {
-    bench(dir);
-  } finally {
-    // The directory holds an age identity: never leave it behind, even after a crash.
-    rmSync(dir, { recursive: true, force: true });
+async function main(): Promise<void> {
+  if (!['', 'cli', 'controller'].includes(ONLY)) throw new BenchError(`BENCH_ONLY must be cli or controller, got ${JSON.stringify(ONLY)}`);
+  let results: Record<string, unknown>;
+  let targets: Target[];
+  if (ONLY !== 'controller') {
+    if (!existsSync(WAX)) throw new BenchError(`${path.relative(ROOT, WAX)} does not exist; run \`npm run build\` first`);
+    const dir = mkdtempSync(path.join(tmpdir(), 'wax-bench-'));
+    try {
+      ({ results, targets } = bench(dir));
+    } finally {
+      // The directory holds an age identity: never leave it behind, even after a crash.
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } else {
+    // Only the controller part: keep the last CLI figures, replace the controller's.
+    results = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
+    targets = ((results.targets as Target[] | undefined) ?? []).filter((t) => !t.target.startsWith(CONTROLLER_PREFIX));
+    console.log(`wax bench (controller only): node ${process.version}, ${process.platform}-${process.arch}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
   }
+  if (ONLY !== 'cli') {
+    const scale = await benchControllerScale({ root: ROOT, objects: CONTROLLER_OBJECTS, kmsObjects: Math.max(1, Math.round(CONTROLLER_OBJECTS / 20)), namespaces: 20 });
+    const controllerTargets = reportControllerScale(scale);
+    targets = [...targets.filter((t) => !t.target.startsWith(CONTROLLER_PREFIX)), ...controllerTargets];
+    results.controllerScale = { ...scale, date: new Date().toISOString() };
+  }
+  results.targets = targets;
+  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
+  console.log('\nTargets: ' + targets.map((t) => `${t.pass ? 'PASS' : 'MISS'} ${t.target} (${t.measured})`).join('; '));
+  console.log('wrote bench/results.json');
 }
 
-function bench(dir: string): void {
+/** Prints the controller table; returns its targets. */
+function reportControllerScale(s: ControllerScaleResult): Target[] {
+  const n = s.objects.toLocaleString('en');
+  const rssMB = s.peakRssMiB === null ? null : (s.peakRssMiB * 1024 * 1024) / 1e6;
+  const targets: Target[] = [
+    { target: `${CONTROLLER_PREFIX}${n} EncryptedSecrets Ready within ${TARGET_CONTROLLER_READY_MS / 1000} s`, short: `all ≤ ${TARGET_CONTROLLER_READY_MS / 1000} s`, measured: `${s.ready}/${s.objects} in ${ms(s.readyMs)} ms`, pass: s.allReady && s.readyMs <= TARGET_CONTROLLER_READY_MS },
+    { target: `${CONTROLLER_PREFIX}one Secret create per object`, short: `= ${s.objects}`, measured: `${s.writes.secretCreates} creates, ${s.writes.secretOther} other Secret writes`, pass: s.writes.secretCreates === s.objects && s.writes.secretOther === 0 },
+    { target: `${CONTROLLER_PREFIX}KMS Decrypt ≤ 1 per distinct wrapped key`, short: `≤ ${s.distinctKmsWrappedKeys}`, measured: `${s.kms.decrypt} Decrypt for ${s.distinctKmsWrappedKeys} keys`, pass: s.kms.decrypt <= s.distinctKmsWrappedKeys },
+    { target: `${CONTROLLER_PREFIX}zero API writes on a resync with no change`, short: '0', measured: s.resync.observed ? String(s.resync.writes) : 'no resync observed', pass: s.resync.observed && s.resync.writes === 0 },
+    { target: `${CONTROLLER_PREFIX}peak RSS < ${TARGET_CONTROLLER_RSS_MB} MB`, short: `< ${TARGET_CONTROLLER_RSS_MB} MB`, measured: rssMB === null ? 'not measured' : `${rssMB.toFixed(1)} MB`, pass: rssMB !== null && rssMB < TARGET_CONTROLLER_RSS_MB },
+  ];
+  const [ready, creates, kms, resync, rss] = targets;
+  const resyncWrites = Object.entries(s.resync.writesByResource).map(([k, v]) => `${k} ${v}`).join(', ');
+  printTable(
+    `Controller scale: ${n} EncryptedSecrets in ${s.namespaces} namespaces (${s.ageObjects} age, ${s.kmsObjects} KMS), controller in a child process, fakes over loopback`,
+    ['', 'measured', 'notes', 'target', ''],
+    [
+      ['all Ready=True (from spawn)', `${ms(s.readyMs)} ms`, `${s.ready}/${s.objects} Ready; ${s.reconcileSpanMs === null ? '' : `${ms(s.reconcileSpanMs)} ms from first reconcile`}`, ...verdict(ready)],
+      ['Secret creates', String(s.writes.secretCreates), `other Secret writes ${s.writes.secretOther}`, ...verdict(creates)],
+      ['status writes', String(s.writes.statusWrites), `events ${s.writes.events}, other writes ${s.writes.other}, total ${s.writes.total}`],
+      ['KMS Decrypt calls', String(s.kms.decrypt), `${s.distinctKmsWrappedKeys} distinct wrapped keys; first pass ${s.kms.decryptFirstPass}, resync ${s.kms.decryptDuringResync}; failed ${s.kms.decryptFailed}; other KMS/STS calls ${s.kms.otherCalls}`, ...verdict(kms)],
+      [`API writes on resync (--resync ${s.resyncPeriodMs / 1000}s)`, s.resync.observed ? String(s.resync.writes) : 'n/a', s.resync.observed ? `${s.resync.reconciled}/${s.resync.enqueued} re-reconciled${s.resync.durationMs === null ? '' : ` in ${ms(s.resync.durationMs)} ms`}${resyncWrites ? `; ${resyncWrites}` : ''}` : 'no resync record seen', ...verdict(resync)],
+      ['controller peak RSS', s.peakRssMiB === null ? 'n/a' : `${s.peakRssMiB.toFixed(1)} MiB`, 'process.resourceUsage().maxRSS at exit', ...verdict(rss)],
+      ['setup (not timed above)', `${ms(s.sealMs + s.loadMs)} ms`, `seal ${ms(s.sealMs)} ms, create in fake ${ms(s.loadMs)} ms; section wall ${(s.wallMs / 1000).toFixed(1)} s; controller error records ${s.controllerErrors}`],
+    ],
+  );
+  return targets;
+}
+
+function bench(dir: string): { results: Record<string, unknown>; targets: Target[] } {
   const at = (name: string) => path.join(dir, name);
   const keyFile = at('key.txt');
   // A clean environment: an inherited SOPS_* variable or NODE_OPTIONS would change what
@@ -259,19 +318,15 @@ function bench(dir: string): void {
     modules: { cloudSdkUrls: cloudUrls, distChunks: chunks.map((u) => path.basename(u)), distChunkKiB: chunkKiB, distKiB, resolved: urls },
     targets,
   };
-  writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
-  console.log('\nTargets: ' + targets.map((t) => `${t.pass ? 'PASS' : 'MISS'} ${t.target} (${t.measured})`).join('; '));
-  console.log('wrote bench/results.json');
   closeSync(devNull);
+  return { results, targets };
 }
 
 function sopsAgeVersion(): string {
   return JSON.parse(readFileSync(path.join(ROOT, 'node_modules/sops-age/package.json'), 'utf8')).version;
 }
 
-try {
-  main();
-} catch (error) {
+main().catch((error: unknown) => {
   console.error(`bench: error: ${error instanceof BenchError ? error.message : (error as Error).stack}`);
   process.exitCode = 1;
-}
+});

@@ -64,7 +64,10 @@ interface CachedPart {
 }
 
 const unwrapCaches = new WeakMap<object, Map<string, CachedPart>>();
-const UNWRAP_CACHE_LIMIT = 1024;
+/** Enough for every remotely wrapped key of a large cluster; a few hundred bytes each. */
+const UNWRAP_CACHE_LIMIT = 10_000;
+/** age unwraps locally in well under a millisecond: caching it would only evict remote keys. */
+const UNCACHED_TYPES = new Set(['age']);
 
 function cacheFor(ctx: ProviderContext): Map<string, CachedPart> {
   let cache = unwrapCaches.get(ctx.env);
@@ -82,7 +85,7 @@ function cacheKey(entry: MasterKeyEntry): string | undefined {
 
 function remember(cache: Map<string, CachedPart>, entry: MasterKeyEntry, part: Uint8Array, ttlMs: number | undefined): void {
   const key = cacheKey(entry);
-  if (!key) return;
+  if (!key || UNCACHED_TYPES.has(entry.type)) return;
   if (cache.size >= UNWRAP_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
   cache.set(key, { part, expires: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
 }
@@ -91,10 +94,10 @@ function cached(cache: Map<string, CachedPart>, entry: MasterKeyEntry): Uint8Arr
   const key = cacheKey(entry);
   const hit = key === undefined ? undefined : cache.get(key);
   if (!hit) return undefined;
-  if (hit.expires <= Date.now()) {
-    cache.delete(key!);
-    return undefined;
-  }
+  cache.delete(key!);
+  if (hit.expires <= Date.now()) return undefined;
+  // Re-inserted at the end: the bound evicts the least recently used key first.
+  cache.set(key!, hit);
   return hit.part;
 }
 
