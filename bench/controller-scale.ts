@@ -181,7 +181,7 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     let stderr = '';
     const spawnedAt = performance.now();
     child = spawn(process.execPath, ['--import', pathToFileURL(rssPreload).href, mainJs,
-      '--kubeconfig', kubeconfig, '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--resync', `${resyncPeriodMs}ms`,
+      '--kubeconfig', kubeconfig, '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--resync', `${resyncPeriodMs}ms`, ...(process.env.BENCH_CONTROLLER_CONCURRENCY ? ['--concurrency', process.env.BENCH_CONTROLLER_CONCURRENCY] : []),
     ], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
     let exitCode: number | null | undefined;
