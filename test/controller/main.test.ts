@@ -120,7 +120,7 @@ test('flags: defaults, durations, addresses and exact usage errors', () => {
     { ...config, kubeconfig: config.kubeconfig ?? null },
     {
       namespaces: [], resyncMs: 600_000, concurrency: 4, healthAddr: { port: 8081 }, metricsAddr: { port: 8080 }, leaderElect: true,
-      leaseName: 'wax-controller', leaseNamespace: 'ops', leaseDurationMs: 15_000, leaseRenewMs: 5_000, leaseRetryMs: 2_000, kubeconfig: null,
+      leaseName: 'wax-controller', leaseNamespace: 'ops', leaseDurationMs: 15_000, leaseRenewMs: 5_000, leaseRetryMs: 2_000, dataKeyCacheTtlMs: 3_600_000, kubeconfig: null,
     },
   );
   assert.equal(parseFlags([], {}).leaseNamespace, 'wax-system');
