@@ -281,18 +281,38 @@ class Controller {
     }
   }
 
-  /** Secret write first, then status, then event: the status never claims a Secret that is not there. */
+  /**
+   * Secret write first, then status, then event: the status never claims a Secret that is
+   * not there. The Secret comes from the informer cache of managed Secrets, which saves a
+   * GET per object; a Secret the cache does not hold (not ours, unlabelled, or not synced
+   * yet) makes the create fail with 409, and only then is it read and decided again.
+   */
   private async reconcileOnce(es: Plain, namespace: string, name: string): Promise<ReconcileResult & { decryptMs: number }> {
-    const existingSecret = await this.readSecret(namespace, name);
     const decryptStarted = performance.now();
-    const result = await reconcile({
-      encryptedSecret: structuredClone(es), existingSecret, ctx: this.options.ctx, now: this.now(), decryptionOrder: this.options.decryptionOrder,
-    });
+    let existingSecret = this.cachedSecret(namespace, name);
+    let result = await this.decide(es, existingSecret);
     const decryptMs = elapsed(decryptStarted);
-    await this.writeSecret(result, existingSecret);
+    try {
+      await this.writeSecret(result, existingSecret);
+    } catch (error) {
+      if (!(statusCode(error) === 409 && result.action === 'create')) throw error;
+      existingSecret = await this.readSecret(namespace, name);
+      result = await this.decide(es, existingSecret);
+      await this.writeSecret(result, existingSecret);
+    }
     if (result.statusChanged) await this.writeStatus(es, result);
     if (result.event) await this.emitEvent(es, result.event);
     return { ...result, decryptMs };
+  }
+
+  private decide(es: Plain, existingSecret: Plain | undefined): Promise<ReconcileResult> {
+    return reconcile({ encryptedSecret: structuredClone(es), existingSecret, ctx: this.options.ctx, now: this.now(), decryptionOrder: this.options.decryptionOrder });
+  }
+
+  private cachedSecret(namespace: string, name: string): Plain | undefined {
+    const watched = this.secretInformers.find((w) => w.namespace === undefined || w.namespace === namespace);
+    const secret = watched?.informer.get(name, namespace) as Plain | undefined;
+    return secret === undefined ? undefined : structuredClone(secret);
   }
 
   private remember(key: string, es: Plain, result: ReconcileResult, outcome: WorkOutcome): void {
