@@ -181,15 +181,8 @@ export function requireFiles(files: string[], command: string): void {
   if (files.length === 0) throw new UsageError(`${command} needs a file`, `see \`wax ${command} --help\``);
 }
 
-/** True when the input already carries sops metadata (for binary files: the JSON envelope). */
+/** True when the input already carries sops metadata. */
 export function isAlreadyEncrypted(input: Buffer, format: Format): boolean {
-  if (format === 'binary') {
-    try {
-      return storeFor('json').loadEncrypted(input).metadata !== undefined;
-    } catch {
-      return false;
-    }
-  }
   const store = storeFor(format);
   return store.hasMetadata(store.loadPlain(input));
 }

@@ -10,7 +10,7 @@ export async function filestatusCommand(files: string[], options: FormatOptions)
     const format = inputFormat(file, options);
     let encrypted = false;
     try {
-      encrypted = looksEncrypted(storeFor(format === 'binary' ? 'json' : format).loadEncrypted(input).metadata);
+      encrypted = looksEncrypted(storeFor(format).loadEncrypted(input).metadata);
     } catch {
       encrypted = false; // not parseable in its format: certainly not a sops file
     }

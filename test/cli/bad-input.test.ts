@@ -74,6 +74,14 @@ test('a file already encrypted: exit 203', withDir((dir, recipient) => {
   expectRejected(dir, recipient, 'twice.yaml', encrypted, ExitCode.FileAlreadyEncrypted, /already encrypted/);
 }));
 
+test('a binary file already encrypted: exit 203, not encrypted twice', withDir((dir, recipient) => {
+  const file = join(dir, 'notes.txt');
+  writeFileSync(file, 'plain notes\n');
+  assert.equal(runWax(['encrypt', '-i', '--age', recipient, file]).code, 0);
+  const encrypted = readFileSync(file, 'utf8');
+  expectRejected(dir, recipient, 'notes.txt', encrypted, ExitCode.FileAlreadyEncrypted, /already encrypted/);
+}));
+
 test('a missing key file: exit 128 naming the variable and the path', withDir((dir, recipient) => {
   const file = join(dir, 'secret.yaml');
   writeFileSync(file, 'a: b\n');

@@ -6,6 +6,7 @@
 import { InvalidDocumentError } from '../../errors.js';
 import { bytesToStr } from '../../crypto/scalars.js';
 import { TreeBranch } from '../tree.js';
+import { looksEncrypted } from '../metadata.js';
 import { jsonStore, singleDocument } from './json.js';
 import type { Store } from './types.js';
 
@@ -30,6 +31,20 @@ export const binaryStore: Store = {
   loadEncrypted: (input) => jsonStore.loadEncrypted(input),
   emitPlain: (documents) => emitPlain(documents),
   emitEncrypted: (documents, metadata, options) => jsonStore.emitEncrypted(documents, metadata, options),
-  // Any bytes are valid plaintext, so a plaintext binary file never "has metadata".
-  hasMetadata: () => false,
+  hasMetadata,
 };
+
+/**
+ * Any bytes are valid plaintext, so "already encrypted" means: the content is sops' JSON
+ * envelope for a binary file, with a version and a MAC (what `filestatus` calls encrypted). Without this, `wax encrypt -i file.txt` run twice would
+ * encrypt the ciphertext.
+ */
+function hasMetadata(documents: TreeBranch[]): boolean {
+  const data = documents[0]?.get(DATA_KEY);
+  if (typeof data !== 'string' || !data.trimStart().startsWith('{')) return false;
+  try {
+    return looksEncrypted(jsonStore.loadEncrypted(Buffer.from(data, 'utf8')).metadata);
+  } catch {
+    return false;
+  }
+}

@@ -29,6 +29,6 @@ export interface Store {
   loadEncrypted(input: Buffer): EncryptedFile;
   emitPlain(documents: TreeBranch[], options?: EmitOptions): Buffer;
   emitEncrypted(documents: TreeBranch[], metadata: PlainMetadata, options?: EmitOptions): Buffer;
-  /** True if a plaintext load carries sops metadata already (a top-level `sops` key). */
+  /** True if a plaintext load is already a sops file (a top-level `sops` key; for binary, the JSON envelope). */
   hasMetadata(documents: TreeBranch[]): boolean;
 }
