@@ -6,6 +6,8 @@ import { ConfigError, NoEncryptionKeyError, UsageError } from '../src/errors.js'
 import { findConfigFile, loadConfig, matchCreationRule, type CreationRule, type SopsConfig } from '../src/config.js';
 import { formatFromPath, storeFor } from '../src/document/stores/index.js';
 import { readInputFile } from '../src/files.js';
+import { openBytes, type OpenedFile } from '../src/sops-file.js';
+import { parseDecryptionOrder } from '../src/crypto/envelope.js';
 import { expandPaths, runBulk } from './bulk.js';
 import { checkOutputFlags, placeOutput, type OutputFlags } from './io.js';
 import type { EmitOptions, Format } from '../src/document/stores/types.js';
@@ -115,7 +117,44 @@ export interface ConfigFlags {
 /** The `.sops.yaml` in force: --config, SOPS_CONFIG, or the nearest one upwards. */
 export function loadSopsConfig(flags: ConfigFlags): SopsConfig | undefined {
   const path = findConfigFile(process.cwd(), flags.config ?? process.env.SOPS_CONFIG);
-  return path ? loadConfig(path) : undefined;
+  if (!path) return undefined;
+  // A bulk run asks for every file; the file does not change during one command.
+  let config = loadedConfigs.get(path);
+  if (!config) {
+    config = loadConfig(path);
+    loadedConfigs.set(path, config);
+  }
+  return config;
+}
+
+const loadedConfigs = new Map<string, SopsConfig>();
+
+/** What every command that opens an encrypted file accepts. */
+export interface OpenFlags extends FormatOptions, ConfigFlags {
+  ignoreMac?: boolean;
+  decryptionOrder?: string;
+  indent?: string;
+}
+
+/** Decrypts and verifies `path` (MAC unless --ignore-mac); reads it unless `input` is given. */
+export function openEncrypted(path: string, options: OpenFlags, input: Buffer = readInputFile(path)): Promise<OpenedFile> {
+  return openBytes(input, {
+    format: inputFormat(path, options),
+    path,
+    ctx: providerContext(),
+    ignoreMac: options.ignoreMac,
+    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
+  });
+}
+
+/** The .sops.yaml for output indentation only; a broken one must not stop a command that does not need it. */
+export function configForEmit(options: OpenFlags): SopsConfig | undefined {
+  if (options.indent !== undefined) return undefined;
+  try {
+    return loadSopsConfig(options);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface EncryptSettings {

@@ -1,4 +1,3 @@
-import { openBytes } from '../../src/sops-file.js';
 import { openEncryptedSecret, secretToYaml } from '../../src/encrypted-secret.js';
 import { storeFor } from '../../src/document/stores/index.js';
 import { getAtPath, parseTreePath } from '../../src/document/tree-path.js';
@@ -9,18 +8,12 @@ import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { UsageError } from '../../src/errors.js';
 import { readInputFile } from '../../src/files.js';
 import type { Format } from '../../src/document/stores/types.js';
-import { emitOptions, inputFormat, loadSopsConfig, outputFormat, providerContext, transformEncryptedFiles, type FormatOptions } from '../common.js';
-import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
+import { configForEmit, emitOptions, type OpenFlags, type TransformOptions, inputFormat, openEncrypted, outputFormat, providerContext, transformEncryptedFiles } from '../common.js';
+import { checkOutputFlags, placeOutput, readInput } from '../io.js';
 
-export interface DecryptCommandOptions extends FormatOptions, OutputFlags {
+export interface DecryptCommandOptions extends OpenFlags, TransformOptions {
   extract?: string;
   asSecret?: boolean;
-  ignoreMac?: boolean;
-  decryptionOrder?: string;
-  recursive?: boolean;
-  jobs: string;
-  indent?: string;
-  config?: string;
 }
 
 export async function decryptCommand(files: string[], options: DecryptCommandOptions): Promise<number> {
@@ -36,15 +29,9 @@ export async function decryptCommand(files: string[], options: DecryptCommandOpt
 }
 
 async function decryptOne(path: string, input: Buffer, options: DecryptCommandOptions): Promise<Buffer> {
-  const opened = await openBytes(input, {
-    format: inputFormat(path, options),
-    path,
-    ctx: providerContext(),
-    ignoreMac: options.ignoreMac,
-    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
-  });
+  const opened = await openEncrypted(path, options, input);
   const format = outputFormat(path, options);
-  const emit = emitOptions(format, options.indent, options.indent === undefined ? safeConfig(options) : undefined);
+  const emit = emitOptions(format, options.indent, configForEmit(options));
   if (options.extract) return extractValue(getAtPath(opened.documents[0], parseTreePath(options.extract)), format, emit.indent);
   return storeFor(format).emitPlain(opened.documents, emit);
 }
@@ -63,15 +50,6 @@ async function decryptAsSecret(files: string[], options: DecryptCommandOptions):
   const opened = await openEncryptedSecret(toPlain(documents[0]), providerContext(), { decryptionOrder });
   placeOutput(files[0], secretToYaml(opened.secret), options, 0o600);
   return 0;
-}
-
-/** A missing or broken .sops.yaml must not stop a decrypt, which does not need it. */
-function safeConfig(options: DecryptCommandOptions) {
-  try {
-    return loadSopsConfig(options);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Scalars print as their raw text (as sops does); mappings and lists in the output format. */

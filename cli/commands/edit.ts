@@ -24,9 +24,8 @@ import { TreeBranch } from '../../src/document/tree.js';
 import type { Format } from '../../src/document/stores/types.js';
 import { isDirectory, writeFileAtomic } from '../../src/files.js';
 import { ExitCode, InvalidDocumentError, NoEditorError, NotModifiedError, WaxError, WriteError } from '../../src/errors.js';
-import { emitOptions, encryptSettings, inputFormat, loadSopsConfig, outputFormat, providerContext, type EncryptFlags } from '../common.js';
+import { configForEmit, emitOptions, type EncryptFlags, encryptSettings, inputFormat, loadSopsConfig, openEncrypted, type OpenFlags, outputFormat, providerContext } from '../common.js';
 import { PrivateScope, type ChildResult } from './exec.js';
-import { configForEmit, openEncrypted, type OpenFlags } from './set.js';
 
 export interface EditOptions extends EncryptFlags, OpenFlags {}
 

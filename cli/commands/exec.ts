@@ -22,9 +22,8 @@ import { storeFor } from '../../src/document/stores/index.js';
 import { Comment, TreeBranch, type TreeValue } from '../../src/document/tree.js';
 import { scalarToString } from '../../src/crypto/scalars.js';
 import { UsageError, WaxError, WriteError } from '../../src/errors.js';
-import { emitOptions, outputFormat } from '../common.js';
+import { configForEmit, emitOptions, openEncrypted, type OpenFlags, outputFormat } from '../common.js';
 import { warn } from '../output.js';
-import { configForEmit, openEncrypted, type OpenFlags } from './set.js';
 
 const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 

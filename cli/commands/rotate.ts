@@ -1,12 +1,10 @@
-import { openBytes, rotateOpened } from '../../src/sops-file.js';
+import { rotateOpened } from '../../src/sops-file.js';
 import { loadProvider, recipientsFromEntries, resolveRecipient, sameKey, type MasterKeyRecipient } from '../../src/providers/index.js';
-import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
 import { UsageError } from '../../src/errors.js';
 import type { KeyType } from '../../src/document/metadata.js';
-import { emitOptions, inputFormat, loadSopsConfig, providerContext, splitCommaList, transformEncryptedFiles, type FormatOptions } from '../common.js';
-import type { OutputFlags } from '../io.js';
+import { configForEmit, emitOptions, type OpenFlags, type TransformOptions, inputFormat, openEncrypted, providerContext, splitCommaList, transformEncryptedFiles } from '../common.js';
 
-export interface RotateOptions extends FormatOptions, OutputFlags {
+export interface RotateOptions extends OpenFlags, TransformOptions {
   addAge?: string[];
   rmAge?: string[];
   addPgp?: string[];
@@ -15,12 +13,6 @@ export interface RotateOptions extends FormatOptions, OutputFlags {
   rmKms?: string[];
   addAzureKv?: string[];
   rmAzureKv?: string[];
-  ignoreMac?: boolean;
-  decryptionOrder?: string;
-  recursive?: boolean;
-  jobs: string;
-  indent?: string;
-  config?: string;
 }
 
 const CHANGES: [KeyType, keyof RotateOptions, keyof RotateOptions][] = [
@@ -38,16 +30,10 @@ export async function rotateCommand(files: string[], options: RotateOptions): Pr
 async function rotateOne(path: string, input: Buffer, options: RotateOptions): Promise<Buffer> {
   const ctx = providerContext();
   const format = inputFormat(path, options);
-  const opened = await openBytes(input, {
-    format,
-    path,
-    ctx,
-    ignoreMac: options.ignoreMac,
-    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
-  });
+  const opened = await openEncrypted(path, options, input);
   const groups = await recipientsFromEntries(opened.metadata.keyGroups, ctx);
   await applyKeyChanges(groups, options);
-  return rotateOpened(opened, groups, { emit: emitOptions(format, options.indent, loadSopsConfig(options)) });
+  return rotateOpened(opened, groups, { emit: emitOptions(format, options.indent, configForEmit(options)) });
 }
 
 /** --add-* keys join the first group (as sops does); --rm-* keys leave every group. */

@@ -5,45 +5,16 @@
  * plus `sops.mac` and `sops.lastmodified`.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { openBytes, resealBytes, type OpenedFile } from '../../src/sops-file.js';
-import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
+import { resealBytes, type OpenedFile } from '../../src/sops-file.js';
 import { parseJsonDocument } from '../../src/document/stores/json.js';
 import { formatTreePath, getAtPath, parseTreePath, setAtPath, unsetAtPath, type PathComponent } from '../../src/document/tree-path.js';
 import { toPlain, TreeBranch, type TreeValue } from '../../src/document/tree.js';
 import { readInputFile, writeFileAtomic } from '../../src/files.js';
 import { ConflictingParametersError, ExitCode, TreePathError, UsageError, WaxError } from '../../src/errors.js';
-import { emitOptions, inputFormat, isAlreadyEncrypted, loadSopsConfig, outputFormat, providerContext, type FormatOptions } from '../common.js';
+import { configForEmit, emitOptions, inputFormat, isAlreadyEncrypted, openEncrypted, outputFormat, type OpenFlags } from '../common.js';
+export type { OpenFlags };
 import { expandPaths, runBulk } from '../bulk.js';
 import { readStdin } from '../io.js';
-
-/** What every command that opens one encrypted file accepts. */
-export interface OpenFlags extends FormatOptions {
-  ignoreMac?: boolean;
-  decryptionOrder?: string;
-  indent?: string;
-  config?: string;
-}
-
-/** Reads, decrypts and verifies `file` (MAC unless --ignore-mac). */
-export async function openEncrypted(file: string, options: OpenFlags): Promise<OpenedFile> {
-  return openBytes(readInputFile(file), {
-    format: inputFormat(file, options),
-    path: file,
-    ctx: providerContext(),
-    ignoreMac: options.ignoreMac,
-    decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
-  });
-}
-
-/** The .sops.yaml for output indentation only; a broken one must not stop a command that does not need it. */
-export function configForEmit(options: OpenFlags) {
-  if (options.indent !== undefined) return undefined;
-  try {
-    return loadSopsConfig(options);
-  } catch {
-    return undefined;
-  }
-}
 
 export interface SetOptions extends OpenFlags {
   valueStdin?: boolean;

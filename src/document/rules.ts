@@ -46,12 +46,22 @@ export function pickRule(candidates: Partial<Record<RuleKind, string | undefined
 
 type Matcher = (text: string) => boolean;
 
+const compiled = new Map<string, Matcher>();
+/** Patterns come from configs and files; bounded so that a long-running process cannot grow. */
+const COMPILED_LIMIT = 256;
+
 /** Compiles an RE2 pattern for unanchored search; loads re2js only when a regex is used. */
 export async function compileRe2(pattern: string, what: string): Promise<Matcher> {
+  // A bulk run opens every file with the same few patterns (rules, path_regex): compile once.
+  const known = compiled.get(pattern);
+  if (known) return known;
   const { RE2JS } = await import('re2js');
   try {
     const re = RE2JS.compile(pattern);
-    return (text: string) => re.matcher(text).find();
+    const matcher = (text: string) => re.matcher(text).find();
+    if (compiled.size >= COMPILED_LIMIT) compiled.delete(compiled.keys().next().value!);
+    compiled.set(pattern, matcher);
+    return matcher;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new RegexError(`${what} ${JSON.stringify(pattern)} is not a valid RE2 expression: ${reason}`, 'sops uses Go RE2 syntax: no look-around or back-references');
