@@ -1,10 +1,10 @@
 import { encryptBytes } from '../../src/sops-file.js';
 import { resolveKeyGroups } from '../../src/providers/index.js';
 import { readInputFile } from '../../src/files.js';
-import { ConfigError, UsageError } from '../../src/errors.js';
+import { AlreadyEncryptedError, ConfigError, UsageError } from '../../src/errors.js';
 import { matchCreationRule } from '../../src/config.js';
 import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
-import { emitOptions, encryptSettings, inputFormat, isAlreadyEncrypted, loadSopsConfig, outputFormat, providerContext, type EncryptFlags, type FormatOptions } from '../common.js';
+import { emitOptions, encryptSettings, inputFormat, loadSopsConfig, outputFormat, providerContext, type EncryptFlags, type FormatOptions } from '../common.js';
 import { checkOutputFlags, placeOutput, readInput, type OutputFlags } from '../io.js';
 
 export interface EncryptCommandOptions extends EncryptFlags, FormatOptions, OutputFlags {
@@ -52,15 +52,18 @@ async function encryptOne(path: string, input: Buffer, options: EncryptCommandOp
  * directory walk must never encrypt a README by accident).
  */
 async function encryptInPlace(path: string, options: EncryptCommandOptions, named: Set<string>): Promise<FileOutcome> {
-  const input = readInputFile(path);
-  const format = inputFormat(path, options);
-  if (isAlreadyEncrypted(input, format)) return { status: 'skipped', note: 'already encrypted, skipped' };
   if (!named.has(path)) {
-    if (format === 'binary') return { status: 'skipped' };
+    if (inputFormat(path, options) === 'binary') return { status: 'skipped' };
     const config = loadSopsConfig(options);
     if (config && !(await hasCreationRule(config, path))) return { status: 'skipped' };
   }
-  placeOutput(path, await encryptOne(path, input, options), { inPlace: true });
+  try {
+    placeOutput(path, await encryptOne(path, readInputFile(path), options), { inPlace: true });
+  } catch (error) {
+    // encryptBytes already parses the file and knows; asking beforehand parsed it twice.
+    if (error instanceof AlreadyEncryptedError) return { status: 'skipped', note: 'already encrypted, skipped' };
+    throw error;
+  }
   return { status: 'done' };
 }
 
