@@ -4,8 +4,11 @@
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
+// WAX_BUNDLE_OUTDIR lets a second bundle (under the repository, so that node_modules
+// resolves) be built while tests run against dist/.
+const outdir = process.env.WAX_BUNDLE_OUTDIR ?? 'dist';
 // Old chunks would linger with new hashes next to them.
-rmSync('dist', { recursive: true, force: true });
+rmSync(outdir, { recursive: true, force: true });
 
 await build({
   entryPoints: { wax: 'cli/main.ts' },
@@ -14,7 +17,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  outdir: 'dist',
+  outdir,
   outExtension: { '.js': '.mjs' },
   minify: true,
   sourcemap: false,

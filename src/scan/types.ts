@@ -1,0 +1,85 @@
+/**
+ * The contract between the plaintext-secret detectors, the scan engine that feeds them
+ * and the reports that print their findings. A detector sees one file's text and answers
+ * with raw findings that still hold the matched value; the engine turns each into a
+ * `Finding` (masked value, fingerprint) and drops the value, so nothing past the engine
+ * can print a secret by mistake.
+ */
+import type { CreationRule } from '../config.js';
+
+/** One file to scan, as the chosen source has it (git's index for `--staged`). */
+export interface ScanTarget {
+  /** The path findings print: repository-relative with forward slashes in git modes. */
+  readonly path: string;
+  readonly content: Buffer;
+}
+
+/** What a detector reports. `value` never leaves the engine. */
+export interface RawFinding {
+  /** A stable id, e.g. `k8s-secret-plaintext`, `credential/aws`; documented in the README. */
+  readonly ruleId: string;
+  /** 1-based line and column of the value (1, 1 for a finding about the whole file). */
+  readonly line: number;
+  readonly column: number;
+  /** The offending text: masked for display and hashed into the fingerprint, never printed. */
+  readonly value: string;
+  /** One line about what was found, e.g. "plaintext value in stringData.password". Never the value. */
+  readonly message: string;
+  /** What to do, e.g. "run: wax encrypt -i deploy/secret.yaml". */
+  readonly hint: string;
+}
+
+/** A finding as reports print it and baselines store it. */
+export interface Finding {
+  readonly path: string;
+  readonly line: number;
+  readonly column: number;
+  readonly ruleId: string;
+  readonly message: string;
+  /** At most the first and last two characters of the value, the rest as `*`. */
+  readonly masked: string;
+  readonly hint: string;
+  /** A one-way fingerprint of (rule, path, value) for baselines: never the value. */
+  readonly fingerprint: string;
+}
+
+export interface ScanOptions {
+  /** The high-entropy detector is noisy, so it is off unless asked for. */
+  readonly entropy: boolean;
+}
+
+/** What a detector may ask about the rest of the scanned source. */
+export interface ScanContext {
+  readonly options: ScanOptions;
+  /**
+   * The `.sops.yaml` creation rule with an explicit `path_regex` that covers this path
+   * (first match, as sops picks), or undefined. A rule without `path_regex` says which
+   * keys to use, not that every file must be encrypted, so it never counts here.
+   */
+  creationRuleFor(path: string): Promise<CreationRule | undefined>;
+  /** Whether a file exists at this path in the source (the index for `--staged`, the tree otherwise). */
+  exists(path: string): boolean;
+  /** That file's content in the same source, or undefined when there is none. */
+  read(path: string): Promise<Buffer | undefined>;
+}
+
+export interface Detector {
+  readonly id: string;
+  /** `text` is `target.content` decoded as UTF-8; binary files never reach a detector. */
+  detect(target: ScanTarget, text: string, context: ScanContext): RawFinding[] | Promise<RawFinding[]>;
+}
+
+/**
+ * At most the first and last two characters; values too short to show four characters
+ * and still hide most of themselves are masked entirely.
+ */
+export function maskSecret(value: string): string {
+  const chars = Array.from(value);
+  if (chars.length < 12) return '*'.repeat(Math.max(chars.length, 4));
+  return `${chars.slice(0, 2).join('')}${'*'.repeat(Math.min(chars.length - 4, 16))}${chars.slice(-2).join('')}`;
+}
+
+/** The hint every "this should have been encrypted" finding gives. */
+export function encryptHint(path: string): string {
+  return `run: wax encrypt -i ${path}`;
+}
