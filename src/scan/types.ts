@@ -76,7 +76,10 @@ export interface Detector {
 export function maskSecret(value: string): string {
   const chars = Array.from(value);
   if (chars.length < 12) return '*'.repeat(Math.max(chars.length, 4));
-  return `${chars.slice(0, 2).join('')}${'*'.repeat(Math.min(chars.length - 4, 16))}${chars.slice(-2).join('')}`;
+  // A value may end in a newline (a PEM block): shown as-is it would break the report's line.
+  const shown = (c: string) => (/[\p{C}\s]/u.test(c) ? '*' : c);
+  const edge = (part: string[]) => part.map(shown).join('');
+  return `${edge(chars.slice(0, 2))}${'*'.repeat(Math.min(chars.length - 4, 16))}${edge(chars.slice(-2))}`;
 }
 
 /** The hint every "this should have been encrypted" finding gives. */
