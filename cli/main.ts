@@ -194,6 +194,41 @@ const COMMANDS: CommandSpec[] = [
     load: async () => (await import('./commands/exec.js')).execFileCommand,
   },
   {
+    name: 'scan',
+    args: ['[paths...]'],
+    description: 'find plaintext secrets before they reach git (exit 1: findings, 0: clean, 2: error)',
+    options: [
+      { flags: '--staged', description: "scan git's index: the content the next commit will hold (for pre-commit hooks)" },
+      { flags: '--all', description: 'scan every file git tracks' },
+      { flags: '--since <rev>', description: 'scan the files changed since a commit (for CI)' },
+      { flags: '--stdin-filename <name>', description: 'the file name to scan standard input (-) as' },
+      { flags: '--format <format>', description: 'report format', choices: ['text', 'json', 'sarif'], default: 'text' },
+      { flags: '--baseline <file>', description: 'leave out the accepted findings listed in this file' },
+      { flags: '--write-baseline <file>', description: 'accept the current findings: write them to this file (fingerprints only) and exit 0' },
+      { flags: '--entropy', description: 'also report high-entropy strings (noisy, off by default)' },
+    ],
+    example:
+      '  $ wax scan                      # the current directory\n' +
+      '  $ wax scan --staged             # what the next commit holds\n' +
+      '  $ wax scan --since origin/main --format sarif > wax.sarif\n' +
+      '  $ kubectl get secret db -o yaml | wax scan - --stdin-filename db.yaml\n' +
+      '  Accept a finding with a `wax:allow` comment on its line (or alone on the line above),\n' +
+      '  a path in .waxignore (gitignore syntax), or a --baseline file.',
+    load: async () => (await import('./commands/scan.js')).scanCommand,
+  },
+  {
+    name: 'hook',
+    args: ['<action>'],
+    usage: 'install|uninstall',
+    description: 'install (or remove) a git pre-commit hook that runs `wax scan --staged`',
+    options: [{ flags: '--force', description: 'replace an existing pre-commit hook instead of running it first' }],
+    example:
+      '  $ wax hook install       # honours core.hooksPath; an existing hook is kept and runs first\n' +
+      '  $ WAX_SKIP_HOOK=1 git commit …   # skip the scan once (git commit --no-verify skips every hook)\n' +
+      '  $ wax hook uninstall     # puts back the hook it chained',
+    load: async () => (await import('./commands/hook.js')).hookCommand,
+  },
+  {
     name: 'keygen',
     args: [],
     description: 'generate a new age identity (private key) and print its recipient',
@@ -265,7 +300,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (error) => process.exit(printError(error)),
+  // `wax scan` gates commits and CI, where 1 means "findings": any failure of it, a bad flag included, is 2.
+  (error) => process.exit(process.argv[2] === 'scan' ? (printError(error), 2) : printError(error)),
 );
 
 export type { CommandFunction };

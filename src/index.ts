@@ -82,3 +82,50 @@ export { split as shamirSplit, combine as shamirCombine } from './crypto/shamir.
 
 /** Atomic, private file writes. @throws WriteError */
 export { writeFileAtomic, readInputFile } from './files.js';
+
+/**
+ * Plaintext-secret scanning (what `wax scan` and the pre-commit hook run): a source, the
+ * detectors, and `scan`, which returns findings with masked values and fingerprints only.
+ * - `scan` @throws ConfigError (a broken `.sops.yaml`), UsageError (a broken `.waxignore`),
+ *   ReadError, GitError (from a git source), DetectorError (a detector crashed)
+ * - `stagedSource`, `trackedSource`, `sinceSource` @throws GitError (no repository, bad revision), UsageError
+ * - `pathsSource(...).list()` @throws FileNotFoundError
+ * - `readBaseline` / `parseBaseline` @throws UsageError
+ */
+export {
+  scan,
+  DETECTORS,
+  pathsSource,
+  stdinSource,
+  stagedSource,
+  trackedSource,
+  sinceSource,
+  readBaseline,
+  parseBaseline,
+  buildBaseline,
+  serializeBaseline,
+  formatReport,
+  formatSummary,
+  fingerprint,
+  maskSecret,
+  encryptHint,
+  MAX_FILE_BYTES,
+  BASELINE_VERSION,
+  REPORT_FORMATS,
+  GitError,
+  DetectorError,
+  type ScanSource,
+  type SideFile,
+  type ScanSettings,
+  type ScanResult,
+  type ScanSummary,
+  type Baseline,
+  type BaselineEntry,
+  type ReportFormat,
+  type Detector,
+  type RawFinding,
+  type Finding,
+  type ScanContext,
+  type ScanOptions,
+  type ScanTarget,
+} from './scan/index.js';
