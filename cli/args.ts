@@ -28,6 +28,8 @@ export interface CommandSpec {
   options: OptionSpec[];
   example: string;
   load: () => Promise<CommandFunction>;
+  /** The exit code of every failure, a bad flag included, for commands whose codes are a fixed protocol. */
+  failureExitCode?: number;
 }
 
 interface ParsedFlag {

@@ -215,6 +215,8 @@ const COMMANDS: CommandSpec[] = [
       '  Accept a finding with a `wax:allow` comment on its line (or alone on the line above),\n' +
       '  a path in .waxignore (gitignore syntax), or a --baseline file.',
     load: async () => (await import('./commands/scan.js')).scanCommand,
+    // A hook and CI read 1 as "findings": any failure of the scan itself is 2.
+    failureExitCode: 2,
   },
   {
     name: 'hook',
@@ -300,8 +302,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  // `wax scan` gates commits and CI, where 1 means "findings": any failure of it, a bad flag included, is 2.
-  (error) => process.exit(process.argv[2] === 'scan' ? (printError(error), 2) : printError(error)),
+  (error) => {
+    const code = printError(error);
+    process.exit(COMMANDS.find((c) => c.name === process.argv[2])?.failureExitCode ?? code);
+  },
 );
 
 export type { CommandFunction };
