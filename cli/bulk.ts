@@ -1,11 +1,13 @@
 /**
  * Many files at once: expands directories (with -r), runs one operation per file with a
  * concurrency bound, shows a progress bar on a terminal, and ends with a summary. One
- * failing file never stops the others; the exit code says that something failed.
+ * failing file never stops the others; the exit code says that something failed. A walk
+ * skips wax's own lock and temporary files (another wax process may be working there).
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, ReadError, WaxError } from '../src/errors.js';
+import { isWaxScratchName } from '../src/files.js';
 import { printError } from './output.js';
 
 /** What a per-file operation reports: the verb for the summary ("encrypted", "skipped"). */
@@ -37,7 +39,7 @@ function walk(dir: string): string[] {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (!SKIPPED_DIRS.has(entry.name)) out.push(...walk(path));
-    } else if (entry.isFile()) out.push(path);
+    } else if (entry.isFile() && !isWaxScratchName(entry.name)) out.push(path);
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import { ConfigError, NoEncryptionKeyError, UsageError } from '../src/errors.js';
 import { findConfigFile, loadConfig, matchCreationRule, type CreationRule, type SopsConfig } from '../src/config.js';
 import { formatFromPath, storeFor } from '../src/document/stores/index.js';
-import { readInputFile } from '../src/files.js';
+import { readInputFile, updateFile } from '../src/files.js';
 import { openBytes, type OpenedFile } from '../src/sops-file.js';
 import { parseDecryptionOrder } from '../src/crypto/envelope.js';
 import { expandPaths, runBulk } from './bulk.js';
@@ -233,7 +233,8 @@ export interface TransformOptions extends OutputFlags, FormatOptions {
 
 /**
  * The shape of decrypt and rotate: one file to stdout, --output or -i; several files (or
- * -r) in place, skipping files that are not encrypted.
+ * -r) in place, skipping files that are not encrypted. In place, each file is changed
+ * under its lock (updateFile), so a concurrent wax process never loses its update.
  */
 export async function transformEncryptedFiles(
   files: string[],
@@ -246,15 +247,17 @@ export async function transformEncryptedFiles(
   checkOutputFlags(files, options, command);
   const paths = expandPaths(files, Boolean(options.recursive));
   if (paths.length === 1 && !options.recursive) {
-    placeOutput(paths[0], await transform(paths[0], readInputFile(paths[0])), options, mode);
+    const path = paths[0];
+    if (options.inPlace) await updateFile(path, (input) => transform(path, input), { mode });
+    else placeOutput(path, await transform(path, readInputFile(path)), options, mode);
     return 0;
   }
   return runBulk(
     paths,
     async (path) => {
-      const input = readInputFile(path);
-      if (!isAlreadyEncrypted(input, inputFormat(path, options))) return { status: 'skipped' };
-      placeOutput(path, await transform(path, input), { inPlace: true });
+      // Decided without the lock: a walk must not create lock files next to plaintext files it skips.
+      if (!isAlreadyEncrypted(readInputFile(path), inputFormat(path, options))) return { status: 'skipped' };
+      await updateFile(path, (input) => transform(path, input), { mode });
       return { status: 'done' };
     },
     { verb, jobs: Number(options.jobs) },

@@ -32,6 +32,8 @@ export const ExitCode = {
   KubernetesApiError: 210,
   EncryptedSecretFailed: 211,
   WaitTimeout: 212,
+  // wax's own: a file changed by another process while wax worked on it (or still locked).
+  ConcurrentModification: 213,
 } as const;
 
 export class WaxError extends Error {
@@ -277,5 +279,16 @@ export class EncryptedSecretFailedError extends WaxError {
 export class WaitTimeoutError extends WaxError {
   constructor(message: string, hint?: string) {
     super(message, ExitCode.WaitTimeout, hint);
+  }
+}
+
+/**
+ * Another process changed the file while wax was working on it, or another wax process
+ * held its lock for too long. Nothing was written: wax refuses rather than silently
+ * overwrite someone else's update.
+ */
+export class ConcurrentModificationError extends WaxError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.ConcurrentModification, hint);
   }
 }

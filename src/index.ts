@@ -84,6 +84,14 @@ export { split as shamirSplit, combine as shamirCombine } from './crypto/shamir.
 export { writeFileAtomic, readInputFile } from './files.js';
 
 /**
+ * Read-modify-write without lost updates: `updateFile` holds the file's lock while it
+ * changes it; `replaceIfUnchanged` writes only if the file still holds what was read;
+ * `withFileLock` runs a function under the lock.
+ * @throws ConcurrentModificationError (the file changed, or its lock stayed held), WriteError
+ */
+export { updateFile, replaceIfUnchanged, withFileLock } from './files.js';
+
+/**
  * Plaintext-secret scanning (what `wax scan` and the pre-commit hook run): a source, the
  * detectors, and `scan`, which returns findings with masked values and fingerprints only.
  * - `scan` @throws ConfigError (a broken `.sops.yaml`), UsageError (a broken `.waxignore`),

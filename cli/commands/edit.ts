@@ -11,10 +11,12 @@
  *   of the file written back (sops writes the temp file with the output store but parses
  *   it with the input store, which fails for most pairs).
  * - A non-zero editor exit (vim's `:cq`) abandons the edit with exit 201, as sops does.
+ * - A file that another program changed during the session is not overwritten (sops
+ *   overwrites it): exit 213, and the edit is kept, encrypted, in a file beside it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encryptTree, resealBytes } from '../../src/sops-file.js';
 import { resolveKeyGroups } from '../../src/providers/index.js';
@@ -22,8 +24,8 @@ import { storeFor } from '../../src/document/stores/index.js';
 import { serializeMetadata } from '../../src/document/metadata.js';
 import { TreeBranch } from '../../src/document/tree.js';
 import type { Format } from '../../src/document/stores/types.js';
-import { isDirectory, writeFileAtomic } from '../../src/files.js';
-import { ExitCode, InvalidDocumentError, NoEditorError, NotModifiedError, WaxError, WriteError } from '../../src/errors.js';
+import { isDirectory, readInputFile, replaceIfUnchanged, writeFileAtomic } from '../../src/files.js';
+import { ConcurrentModificationError, ExitCode, InvalidDocumentError, NoEditorError, NotModifiedError, WaxError, WriteError } from '../../src/errors.js';
 import { configForEmit, emitOptions, type EncryptFlags, encryptSettings, inputFormat, loadSopsConfig, openEncrypted, type OpenFlags, outputFormat, providerContext } from '../common.js';
 import { PrivateScope, type ChildResult } from './exec.js';
 
@@ -41,11 +43,12 @@ export async function editCommand(file: string, options: EditOptions): Promise<n
   const format = inputFormat(file, options);
   // Before any decryption: without an editor there is nothing to do.
   const editor = findEditor(process.env);
-  const session = existsSync(file) ? await existingFile(file, format, options) : await newFile(file, format, options);
+  const original = existsSync(file) ? readInputFile(file) : undefined;
+  const session = original ? await existingFile(file, original, format, options) : await newFile(file, format, options);
   const scope = new PrivateScope();
   try {
     const documents = await editUntilValid(scope, { file, format, editor, session });
-    writeFileAtomic(file, await session.seal(documents));
+    await saveEdit(file, original, await session.seal(documents));
     return 0;
   } finally {
     scope.close();
@@ -53,8 +56,36 @@ export async function editCommand(file: string, options: EditOptions): Promise<n
   }
 }
 
-async function existingFile(file: string, format: Format, options: EditOptions): Promise<EditSession> {
-  const opened = await openEncrypted(file, options);
+/**
+ * The lock is not held during the editor session, which may last an hour; instead the
+ * file is replaced only if it still holds what was decrypted (absent for a new file).
+ * If another program (another `wax set`, git, a second `wax edit`) changed it meanwhile,
+ * the edit is not lost: it is kept, encrypted, in a file of its own beside the original.
+ */
+async function saveEdit(file: string, original: Buffer | undefined, sealed: Buffer): Promise<void> {
+  try {
+    await replaceIfUnchanged(file, original, sealed);
+  } catch (error) {
+    if (!(error instanceof ConcurrentModificationError)) throw error;
+    const aside = conflictPath(file);
+    writeFileAtomic(aside, sealed, { mode: 0o600 });
+    throw new ConcurrentModificationError(
+      `${error.message}; your edit was saved, encrypted, as ${aside}`,
+      `compare with \`wax decrypt ${aside}\`, carry your change over with \`wax edit ${file}\`, then delete ${aside}`,
+    );
+  }
+}
+
+/** `secret.yaml` → `secret.conflict-1a2b3c.yaml`: the extension stays, so the format does too. */
+function conflictPath(file: string): string {
+  const name = basename(file);
+  const ext = extname(name) || (name.startsWith('.') ? name : '');
+  const stem = name.slice(0, name.length - ext.length);
+  return join(dirname(file), `${stem}${stem ? '.' : ''}conflict-${randomBytes(3).toString('hex')}${ext}`);
+}
+
+async function existingFile(file: string, input: Buffer, format: Format, options: EditOptions): Promise<EditSession> {
+  const opened = await openEncrypted(file, options, input);
   const config = configForEmit(options);
   const output = outputFormat(file, options);
   return {

@@ -1,6 +1,6 @@
 import { encryptBytes } from '../../src/sops-file.js';
 import { resolveKeyGroups } from '../../src/providers/index.js';
-import { readInputFile } from '../../src/files.js';
+import { readInputFile, updateFile } from '../../src/files.js';
 import { AlreadyEncryptedError, ConfigError, UsageError } from '../../src/errors.js';
 import { matchCreationRule } from '../../src/config.js';
 import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
@@ -23,7 +23,10 @@ export async function encryptCommand(files: string[], options: EncryptCommandOpt
   }
   const paths = expandPaths(files, Boolean(options.recursive));
   if (paths.length === 1 && !options.recursive) {
-    placeOutput(paths[0], await encryptOne(options.filenameOverride ?? paths[0], readInputFile(paths[0]), options), options);
+    const [path] = paths;
+    const name = options.filenameOverride ?? path;
+    if (options.inPlace) await updateFile(path, (input) => encryptOne(name, input, options));
+    else placeOutput(path, await encryptOne(name, readInputFile(path), options), options);
     return 0;
   }
   const named = new Set(files);
@@ -58,7 +61,8 @@ async function encryptInPlace(path: string, options: EncryptCommandOptions, name
     if (config && !(await hasCreationRule(config, path))) return { status: 'skipped' };
   }
   try {
-    placeOutput(path, await encryptOne(path, readInputFile(path), options), { inPlace: true });
+    // Under the file's lock: the plaintext read is the plaintext replaced, or nothing is written.
+    await updateFile(path, (input) => encryptOne(path, input, options));
   } catch (error) {
     // encryptBytes already parses the file and knows; asking beforehand parsed it twice.
     if (error instanceof AlreadyEncryptedError) return { status: 'skipped', note: 'already encrypted, skipped' };

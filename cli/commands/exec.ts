@@ -10,7 +10,10 @@
  * - SIGTERM and SIGHUP are forwarded to the child; then the private directory is removed
  *   and wax dies of the same signal, as a shell would report it.
  * With no child running, any of the three removes the directory and ends wax.
- * SIGKILL cannot be caught: a directory left by it is private (0700) to the user.
+ * SIGKILL cannot be caught, so each directory has a reaper: a small detached shell that
+ * waits for the end of a pipe from wax and then removes the directory. However wax
+ * ends, SIGKILL and a crash included, its end of the pipe closes and the reaper runs.
+ * Only if the reaper is killed too does a directory stay, private (0700) to the user.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +38,7 @@ export interface ChildResult {
 /** Private temporary directories and the foreground child, cleaned up on every way out. */
 export class PrivateScope {
   private readonly dirs: string[] = [];
+  private readonly reapers: ChildProcess[] = [];
   private child: ChildProcess | undefined;
   private readonly onSignal = (signal: NodeJS.Signals) => this.signalled(signal);
   private readonly onExit = () => this.removeDirs();
@@ -55,6 +59,8 @@ export class PrivateScope {
     this.dirs.push(dir);
     // mkdtemp asks for 0700 already; chmod makes it independent of the umask and platform.
     chmodSync(dir, 0o700);
+    // Started before any plaintext is written, so no moment exists without one.
+    this.reapers.push(startReaper(dir));
     return dir;
   }
 
@@ -83,6 +89,8 @@ export class PrivateScope {
 
   private removeDirs(): void {
     while (this.dirs.length > 0) rmSync(this.dirs.pop()!, { recursive: true, force: true });
+    // Nothing left to reap: closing the pipe lets each reaper finish now.
+    while (this.reapers.length > 0) this.reapers.pop()!.stdin?.destroy();
   }
 
   private signalled(signal: NodeJS.Signals): void {
@@ -95,6 +103,24 @@ export class PrivateScope {
     // With our listeners gone the default action applies: wax ends as killed by `signal`.
     process.kill(process.pid, signal);
   }
+}
+
+/**
+ * `read` returns at the end of its input, which comes when wax closes the pipe or dies
+ * in any way; `rm -rf` then removes what is left. Detached (its own session), so that a
+ * signal to wax's process group does not take it along; unreferenced, so that it never
+ * keeps wax running.
+ */
+function startReaper(dir: string): ChildProcess {
+  const reaper = spawn('/bin/sh', ['-c', 'read -r _; exec rm -rf -- "$1"', 'sh', dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  reaper.on('error', () => {
+    /* no shell: the directory is still removed on every way out but SIGKILL */
+  });
+  reaper.stdin?.on('error', () => {
+    /* the reaper is gone already */
+  });
+  reaper.unref();
+  return reaper;
 }
 
 /** The exit status a shell would report: the code, or 128 + the signal number. */

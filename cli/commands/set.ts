@@ -9,12 +9,14 @@ import { resealBytes, type OpenedFile } from '../../src/sops-file.js';
 import { parseJsonDocument } from '../../src/document/stores/json.js';
 import { formatTreePath, getAtPath, parseTreePath, setAtPath, unsetAtPath, type PathComponent } from '../../src/document/tree-path.js';
 import { toPlain, TreeBranch, type TreeValue } from '../../src/document/tree.js';
-import { readInputFile, writeFileAtomic } from '../../src/files.js';
+import { readInputFile, updateFile } from '../../src/files.js';
 import { ConflictingParametersError, ExitCode, TreePathError, UsageError, WaxError } from '../../src/errors.js';
 import { configForEmit, emitOptions, inputFormat, isAlreadyEncrypted, openEncrypted, outputFormat, type OpenFlags } from '../common.js';
 export type { OpenFlags };
 import { expandPaths, runBulk } from '../bulk.js';
 import { readStdin } from '../io.js';
+import { warn } from '../output.js';
+import { compileSelector } from '../../src/document/rules.js';
 
 export interface SetOptions extends OpenFlags {
   valueStdin?: boolean;
@@ -38,46 +40,76 @@ export async function setCommand(args: string[], options: SetOptions): Promise<n
   }
   const treePath = checkPath(path);
   const newValue = parseValue(readValueText(value, options));
-  return eachFile(files, options, 'updated', async (file) => {
-    const opened = await openEncrypted(file, options);
+  return eachFile(files, options, 'updated', async (file, opened) => {
     const document = firstDocument(opened);
     if (options.idempotent && hasValue(document, treePath, newValue)) return false;
     setAtPath(document, treePath, newValue);
-    await writeResealed(file, opened, options);
+    await warnIfStoredInClear(file, opened, treePath, newValue);
     return true;
   });
+}
+
+/**
+ * The file's own selection rule decides what is encrypted, as in sops, so a value set
+ * outside it (a top-level key of an EncryptedSecret, a key ending in `_unencrypted`) is
+ * written in clear. That is what the rule says, but rarely what a person setting a
+ * secret means: say so, naming the path only.
+ */
+async function warnIfStoredInClear(file: string, opened: OpenedFile, path: PathComponent[], value: TreeValue): Promise<void> {
+  const rule = opened.metadata.rule;
+  if (rule.kind.endsWith('comment_regex')) return; // decided by comments around the value, not by its path
+  const keys = path.filter((c): c is string => typeof c === 'string');
+  const selector = await compileSelector(rule);
+  // A mapping may hold deeper keys that an encrypted_* rule selects; only a certain case is reported.
+  const certain = !(value instanceof TreeBranch || Array.isArray(value)) || rule.kind.startsWith('unencrypted');
+  if (certain && !selector.shouldEncrypt(keys, [], false)) {
+    warn(`${file}: ${formatTreePath(path)} is stored in clear: the file's ${rule.kind} (${JSON.stringify(rule.value)}) does not select it for encryption`);
+  }
 }
 
 /** `wax unset FILE... PATH`. */
 export async function unsetCommand(args: string[], options: SetOptions): Promise<number> {
   if (args.length < 2) throw new UsageError('unset needs FILE and PATH', 'see `wax unset --help`');
   const treePath = checkPath(args[args.length - 1]);
-  return eachFile(args.slice(0, -1), options, 'updated', async (file) => {
-    const opened = await openEncrypted(file, options);
+  return eachFile(args.slice(0, -1), options, 'updated', async (file, opened) => {
     if (!unsetAtPath(firstDocument(opened), treePath)) {
       if (options.idempotent) return false;
       throw new TreePathError(`${formatTreePath(treePath)} not found in ${file}`, 'pass --idempotent to succeed when it is already absent');
     }
-    await writeResealed(file, opened, options);
     return true;
   });
 }
 
+/** Changes the opened documents in place; false: nothing to write. */
+type Change = (file: string, opened: OpenedFile) => Promise<boolean>;
+
 /** One file: errors propagate with their own exit code. Several (or -r): a bulk run. */
-async function eachFile(files: string[], options: SetOptions, verb: string, change: (file: string) => Promise<boolean>): Promise<number> {
+async function eachFile(files: string[], options: SetOptions, verb: string, change: Change): Promise<number> {
   const paths = expandPaths(files, Boolean(options.recursive));
   if (paths.length === 1 && !options.recursive) {
-    await change(paths[0]);
+    await changeFile(paths[0], options, change);
     return 0;
   }
   return runBulk(
     paths,
     async (file) => {
       if (!isAlreadyEncrypted(readInputFile(file), inputFormat(file, options))) return { status: 'skipped' };
-      return { status: (await change(file)) ? 'done' : 'skipped' };
+      return { status: (await changeFile(file, options, change)) ? 'done' : 'skipped' };
     },
     { verb, jobs: Number(options.jobs) },
   );
+}
+
+/**
+ * Read, change and write back under the file's lock, so that two `wax set` on one file
+ * apply one after the other instead of the second overwriting the first.
+ */
+function changeFile(file: string, options: OpenFlags, change: Change): Promise<boolean> {
+  return updateFile(file, async (input) => {
+    const opened = await openEncrypted(file, options, input);
+    if (!(await change(file, opened))) return undefined;
+    return resealed(file, opened, options);
+  });
 }
 
 function looksLikePath(text: string): boolean {
@@ -138,8 +170,7 @@ function hasValue(document: TreeBranch, path: PathComponent[], value: TreeValue)
   }
 }
 
-async function writeResealed(file: string, opened: OpenedFile, options: OpenFlags): Promise<void> {
+function resealed(file: string, opened: OpenedFile, options: OpenFlags): Promise<Buffer> {
   const format = outputFormat(file, options);
-  const output = await resealBytes(opened, opened.documents, { outputFormat: format, emit: emitOptions(format, options.indent, configForEmit(options)) });
-  writeFileAtomic(file, output);
+  return resealBytes(opened, opened.documents, { outputFormat: format, emit: emitOptions(format, options.indent, configForEmit(options)) });
 }

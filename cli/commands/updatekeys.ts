@@ -3,11 +3,12 @@ import { rekeyBytes, loadEncrypted } from '../../src/sops-file.js';
 import { loadProvider, resolveKeyGroups, sameKey, type MasterKeyRecipient } from '../../src/providers/index.js';
 import { matchCreationRule } from '../../src/config.js';
 import { parseDecryptionOrder } from '../../src/crypto/envelope.js';
-import { readInputFile, writeFileAtomic } from '../../src/files.js';
+import { readInputFile, replaceIfUnchanged, updateFile } from '../../src/files.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import type { KeyGroup } from '../../src/document/metadata.js';
 import { expandPaths, runBulk, type FileOutcome } from '../bulk.js';
 import { emitOptions, inputFormat, isAlreadyEncrypted, loadSopsConfig, providerContext, type FormatOptions } from '../common.js';
+import type { SopsConfig } from '../../src/config.js';
 
 export interface UpdatekeysOptions extends FormatOptions {
   yes?: boolean;
@@ -30,22 +31,44 @@ export async function updatekeysCommand(files: string[], options: UpdatekeysOpti
   return runBulk(paths, (path) => updateOne(path, options, config), { verb: 'updated', jobs });
 }
 
-async function updateOne(path: string, options: UpdatekeysOptions, config: NonNullable<ReturnType<typeof loadSopsConfig>>): Promise<FileOutcome> {
+/**
+ * With -y the whole read-rekey-write runs under the file's lock. When a person is asked
+ * first, the lock is not held while they think: the answer applies only to the content
+ * shown, so a file changed meanwhile is refused (ConcurrentModificationError).
+ */
+async function updateOne(path: string, options: UpdatekeysOptions, config: SopsConfig): Promise<FileOutcome> {
   const input = readInputFile(path);
-  const format = inputFormat(path, options);
-  if (!isAlreadyEncrypted(input, format)) {
+  if (!isAlreadyEncrypted(input, inputFormat(path, options))) {
     if (options.recursive) return { status: 'skipped' };
     throw new UsageError(`${path} is not encrypted`, 'encrypt it first with `wax encrypt -i`');
   }
+  if (options.yes) {
+    let result: Buffer | string = '';
+    await updateFile(path, async (current) => {
+      result = await rekeyIfNeeded(path, current, options, config);
+      return typeof result === 'string' ? undefined : result;
+    });
+    return outcome(result);
+  }
+  const result = await rekeyIfNeeded(path, input, options, config, () => confirm('apply these changes?'));
+  if (typeof result !== 'string') await replaceIfUnchanged(path, input, result);
+  return outcome(result);
+}
+
+const outcome = (result: Buffer | string): FileOutcome => (typeof result === 'string' ? { status: 'skipped', note: result } : { status: 'done' });
+
+/** The file with the creation rule's keys, or why it stays as it is. */
+async function rekeyIfNeeded(path: string, input: Buffer, options: UpdatekeysOptions, config: SopsConfig, approve?: () => Promise<boolean>): Promise<Buffer | string> {
+  const format = inputFormat(path, options);
   const rule = await matchCreationRule(config, path);
   const ctx = providerContext();
   const desired = await resolveKeyGroups(rule.keyGroups, ctx);
   const current = loadEncrypted(input, format, path).metadata;
   const threshold = options.shamirSecretSharingThreshold !== undefined ? Number(options.shamirSecretSharingThreshold) : current.shamirThreshold;
   const diff = await describeDiff(current.keyGroups, desired);
-  if (diff.length === 0 && threshold === current.shamirThreshold) return { status: 'skipped', note: 'already up to date' };
+  if (diff.length === 0 && threshold === current.shamirThreshold) return 'already up to date';
   process.stderr.write(`wax: ${path}: key changes:\n${diff.map((line) => `  ${line}\n`).join('')}`);
-  if (!options.yes && !(await confirm('apply these changes?'))) return { status: 'skipped', note: 'changes not applied' };
+  if (approve && !(await approve())) return 'changes not applied';
   const { output } = await rekeyBytes(input, {
     format,
     path,
@@ -55,8 +78,7 @@ async function updateOne(path: string, options: UpdatekeysOptions, config: NonNu
     decryptionOrder: options.decryptionOrder ? parseDecryptionOrder(options.decryptionOrder) : undefined,
     emit: emitOptions(format, options.indent, config),
   });
-  writeFileAtomic(path, output);
-  return { status: 'done' };
+  return output;
 }
 
 /** Lines like `group 0: + age age1…` for every key added or removed. */
