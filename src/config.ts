@@ -89,7 +89,7 @@ function parseStores(raw: unknown, path: string): StoreSettings {
   for (const name of ['yaml', 'json', 'json_binary'] as const) {
     const section = (raw as Record<string, unknown>)[name] as Record<string, unknown> | undefined;
     if (section && section.indent !== undefined) {
-      const indent = Number(section.indent);
+      const indent = Number(scalarSetting(section.indent, `${path}: stores.${name}.indent`));
       if (!Number.isInteger(indent) || indent < 0 || indent > 16) throw new ConfigError(`${path}: stores.${name}.indent must be a small whole number`);
       out[name] = { indent };
     }
@@ -124,18 +124,27 @@ function parseCreationRule(raw: unknown, index: number, path: string): CreationR
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${where} must be a mapping`);
   const rule = raw as Record<string, unknown>;
   const selection: Record<string, string | undefined> = {};
-  for (const kind of RULE_KINDS) if (rule[kind] !== undefined && rule[kind] !== null) selection[kind] = String(rule[kind]);
-  const threshold = rule.shamir_threshold === undefined ? 0 : Number(rule.shamir_threshold);
+  for (const kind of RULE_KINDS) if (rule[kind] !== undefined && rule[kind] !== null) selection[kind] = scalarSetting(rule[kind], `${where}.${kind}`);
+  const threshold = rule.shamir_threshold === undefined ? 0 : Number(scalarSetting(rule.shamir_threshold, `${where}.shamir_threshold`));
   if (!Number.isInteger(threshold) || threshold < 0) throw new ConfigError(`${where}.shamir_threshold must be a whole number`);
   const keyGroups = rule.key_groups !== undefined ? parseKeyGroups(rule.key_groups, where) : [parseFlatKeys(rule, where)];
   return {
     index,
-    pathRegex: rule.path_regex === undefined || rule.path_regex === null ? undefined : String(rule.path_regex),
+    pathRegex: rule.path_regex === undefined || rule.path_regex === null ? undefined : scalarSetting(rule.path_regex, `${where}.path_regex`),
     keyGroups,
     shamirThreshold: threshold,
     rule: pickRule(selection),
     macOnlyEncrypted: rule.mac_only_encrypted === true,
   };
+}
+
+/**
+ * A single-valued setting as text. sops reads these into string fields, which refuse a
+ * mapping or a list (`String()` of one is "[object Object]", or a TypeError).
+ */
+function scalarSetting(value: unknown, where: string): string {
+  if (value !== null && typeof value === 'object') throw new ConfigError(`${where} must be a single value, not a mapping or a list`);
+  return String(value);
 }
 
 /** Strings may be comma-separated lists (sops' flat form) or YAML lists (3.11+). */

@@ -22,7 +22,9 @@ export function scalarToBytes(value: TreeValue): Buffer {
   return Buffer.from(scalarToString(value), 'utf8');
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: the default strips it, so a value or binary file that
+// starts with a byte order mark lost it on decryption (and its MAC no longer matched).
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Decrypted bytes of a `str` value: text when it is valid UTF-8, raw bytes otherwise (binary files). */
 export function bytesToStr(bytes: Buffer): string | Uint8Array {

@@ -62,7 +62,7 @@ export function parseMetadata(raw: PlainMetadata): Metadata {
   const lastModified = readString(raw, 'lastmodified');
   if (parseRfc3339(lastModified) === undefined) throw new MetadataError(`sops.lastmodified is not an RFC 3339 time`);
   const candidates: Record<string, string | undefined> = {};
-  for (const kind of RULE_KINDS) if (raw[kind] !== undefined && raw[kind] !== null) candidates[kind] = String(raw[kind]);
+  for (const kind of RULE_KINDS) if (raw[kind] !== undefined && raw[kind] !== null) candidates[kind] = scalarText(raw[kind], kind);
   const rule = pickRule(candidates);
   const unknown: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) if (!KNOWN_FIELDS.has(key)) unknown[key] = value;
@@ -70,11 +70,11 @@ export function parseMetadata(raw: PlainMetadata): Metadata {
     keyGroups,
     shamirThreshold: readInt(raw.shamir_threshold, 'shamir_threshold'),
     lastModified,
-    mac: raw.mac === undefined || raw.mac === null ? '' : String(raw.mac),
+    mac: raw.mac === undefined || raw.mac === null ? '' : scalarText(raw.mac, 'mac'),
     rule: rule ?? DEFAULT_RULE,
     ruleExplicit: rule !== undefined,
     macOnlyEncrypted: readBool(raw.mac_only_encrypted),
-    version: raw.version === undefined || raw.version === null ? '' : String(raw.version),
+    version: raw.version === undefined || raw.version === null ? '' : scalarText(raw.version, 'version'),
     unknown,
   };
 }
@@ -101,6 +101,10 @@ function readGroup(raw: Record<string, unknown>, where: string): KeyGroup {
     list.forEach((entry, i) => {
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new MetadataError(`${where}.${type}[${i}] is not a mapping`);
       const fields = { ...(entry as Record<string, unknown>) };
+      for (const [name, value] of Object.entries(fields)) {
+        // sops reads every field into a string, except KMS's encryption context (a mapping).
+        if (name !== 'context' && value !== null && typeof value === 'object') throw new MetadataError(`${where}.${type}[${i}].${name} is not a scalar`, DAMAGED);
+      }
       if (fields.created_at !== undefined && parseRfc3339(String(fields.created_at)) === undefined) {
         throw new MetadataError(`${where}.${type}[${i}].created_at is not an RFC 3339 time`);
       }
@@ -114,13 +118,30 @@ function readString(raw: PlainMetadata, key: string): string {
   const value = raw[key];
   if (value === undefined || value === null) throw new MetadataError(`sops.${key} is missing`, 'the file is damaged; restore it from version control');
   if (value instanceof Date) return value.toISOString().replace(/\.000Z$/, 'Z');
+  return scalarText(value, key);
+}
+
+const DAMAGED = 'the file is damaged; restore it from version control';
+
+/**
+ * A metadata scalar as text. sops decodes into string fields, which take any scalar but
+ * refuse a mapping or a list; `String()` of such a value is "[object Object]", or a
+ * TypeError for one with a `toString` key.
+ */
+function scalarText(value: unknown, key: string): string {
+  assertScalar(value, key);
   return String(value);
+}
+
+function assertScalar(value: unknown, key: string): void {
+  if (value !== null && typeof value === 'object') throw new MetadataError(`sops.${key} is not a scalar`, DAMAGED);
 }
 
 /** mapstructure's weak typing: dotenv and INI metadata arrive as strings. */
 function readInt(value: unknown, key: string): number {
   if (value === undefined || value === null || value === '') return 0;
-  const n = typeof value === 'bigint' ? Number(value) : Number(value);
+  assertScalar(value, key);
+  const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new MetadataError(`sops.${key} is not a whole number`);
   return n;
 }

@@ -29,11 +29,13 @@
  *   duplicate section headers are merged, as go-ini does.
  *
  * Deliberate differences in output, only where go-ini would write something it reads
- * back differently: values ending in `\`, surrounded by quotes or starting with `"""`
- * are wrapped in backquotes, and keys starting with `#`, `;` or `[` too. Comments that
- * sops would drop (several after one key, or before the first key but not first in the
- * section) are joined to the neighbouring comment instead. Non-string scalars are
- * written as wax serialises them (`True`, `3.14`), not with sops' `%s` formatting.
+ * back differently: values ending in `\`, surrounded by quotes, starting with `"""` or
+ * holding a double quote and surrounding whitespace are wrapped in backquotes, and keys
+ * starting with `#`, `;` or `[` too; keys holding a backquote (and no double quote) are
+ * always wrapped in triple quotes. Comments that sops would drop (several after one
+ * key, or before the first key but not first in the section) are joined to the
+ * neighbouring comment instead. Non-string scalars are written as wax serialises them
+ * (`True`, `3.14`), not with sops' `%s` formatting.
  */
 import { InvalidDocumentError } from '../../errors.js';
 import { scalarToString } from '../../crypto/scalars.js';
@@ -332,8 +334,10 @@ function commentText(comment: string, isKey: boolean): string {
 }
 
 function quoteKey(name: string): string {
+  // go-ini would backquote a key with a backquote in it when it also holds `=`, `:` or a
+  // leading `#;[`, and that backquote would end the key early: triple quotes instead.
+  if (name.includes('`') && !name.includes('"')) return '"""' + name + '"""';
   if (name.includes('"') || /[=:]/.test(name) || /^[#;[]/.test(name)) return '`' + name + '`';
-  if (name.includes('`')) return '"""' + name + '"""';
   return name;
 }
 
@@ -345,7 +349,8 @@ function needsBackquotes(value: string): boolean {
 function quoteValue(value: string): string {
   if (/[\n`]/.test(value)) return '"""' + value + '"""';
   if (needsBackquotes(value)) return '`' + value + '`';
-  if (trimSpace(value) !== value) return `"${value}"`;
+  // go-ini's `"…"` reads back only when the value holds no other double quote.
+  if (trimSpace(value) !== value) return value.includes('"') ? '`' + value + '`' : `"${value}"`;
   return value;
 }
 

@@ -13,6 +13,14 @@ import { Comment, SopsTime, TreeBranch, type TreeValue } from '../tree.js';
 import { resolvePlainScalar } from './yaml-scalars.js';
 
 class Unsupported extends Error {}
+
+/**
+ * Deeper nesting is refused (by the full parser, see `yaml.ts`). Node's stack runs out a
+ * few thousand levels down in the readers and the tree walk, and the `yaml` library
+ * catches its own stack overflow in a way that can abort the process; a secrets file
+ * never nests this deep.
+ */
+export const MAX_YAML_DEPTH = 500;
 const bail = (): never => {
   throw new Unsupported();
 };
@@ -37,6 +45,15 @@ export function fastParseYaml(text: string): TreeBranch[] | undefined {
   }
 }
 
+/**
+ * Inside a line YAML's white space is the space (a tab or a CR sends the text to the full
+ * parser). JavaScript's trim() also strips U+00A0, U+FEFF, U+3000 and other Unicode
+ * spaces, which belong to a plain scalar: `password: secret` followed by a no-break space
+ * must keep it, as go-yaml and the full library do.
+ */
+const trimSpacesStart = (s: string) => s.replace(/^ +/, '');
+const trimSpacesEnd = (s: string) => s.replace(/ +$/, '');
+
 function splitDocuments(text: string): (Line | null)[][] {
   const docs: (Line | null)[][] = [[]];
   const raw = text.split('\n');
@@ -50,7 +67,7 @@ function splitDocuments(text: string): (Line | null)[][] {
       continue;
     }
     if (line.startsWith('---') || line.startsWith('...') || line.startsWith('%')) bail();
-    const trimmed = line.trimStart();
+    const trimmed = trimSpacesStart(line);
     if (trimmed === '') {
       // Whitespace-only lines are content in a literal block; leave them to the full parser.
       if (line !== '') bail();
@@ -58,13 +75,14 @@ function splitDocuments(text: string): (Line | null)[][] {
       continue;
     }
     if (!trimmed.startsWith('#')) seenContent = true;
-    docs[docs.length - 1].push({ indent: line.length - trimmed.length, text: trimmed.trimEnd(), raw: line });
+    docs[docs.length - 1].push({ indent: line.length - trimmed.length, text: trimSpacesEnd(trimmed), raw: line });
   }
   return docs;
 }
 
 class FastReader {
   private pos = 0;
+  private depth = 0;
   /** Raw text of each line, for literal blocks. */
   constructor(private readonly lines: (Line | null)[]) {}
 
@@ -131,7 +149,13 @@ class FastReader {
     return out;
   }
 
+  /** Counts one level of nesting; past the limit the full parser takes over and refuses. */
+  private enter(): void {
+    if (++this.depth > MAX_YAML_DEPTH) bail();
+  }
+
   private mapping(indent: number): TreeBranch {
+    this.enter();
     const branch = new TreeBranch();
     const seen = new Set<string>();
     for (;;) {
@@ -148,11 +172,13 @@ class FastReader {
       seen.add(key);
       branch.items.push({ key, value: this.value(rest, indent, false) });
     }
+    this.depth--;
     return branch;
   }
 
   /** `ownsTrailing` is false for a list at its key's own indentation, whose foot is ambiguous. */
   private sequence(indent: number, ownsTrailing = true): TreeValue[] {
+    this.enter();
     const items: TreeValue[] = [];
     for (;;) {
       const next = this.peekContent();
@@ -164,18 +190,20 @@ class FastReader {
       const line = this.take();
       items.push(this.sequenceItem(line, indent));
     }
+    this.depth--;
     return items;
   }
 
   private sequenceItem(line: Line, indent: number): TreeValue {
     if (line.text === '-') {
       // Whose is a comment between `-` and the block it opens? Readers disagree: decline.
-      const following = this.lines.slice(this.pos).find((l) => l !== null);
-      if (following?.text.startsWith('#')) bail();
+      let following = this.pos;
+      while (this.lines[following] === null) following++;
+      if (this.lines[following]?.text.startsWith('#')) bail();
       return this.nested(indent, true);
     }
     const rest = line.text.slice(2);
-    const inner = rest.trimStart();
+    const inner = trimSpacesStart(rest);
     const column = indent + 2 + (rest.length - inner.length);
     if (inner.startsWith('- ') || inner === '-' || parseKey(inner)) {
       // `- key: value` or `- - x`: the rest of the line opens a block at its own column.
@@ -258,13 +286,13 @@ function parseKey(text: string): { key: string; rest: string } | undefined {
   } else {
     const colon = text.search(/:( |$)/);
     if (colon <= 0) return undefined;
-    key = text.slice(0, colon).trimEnd();
+    key = trimSpacesEnd(text.slice(0, colon));
     after = text.slice(colon);
     if (!isPlainSafeKey(key)) bail();
   }
   if (after === ':') return { key, rest: '' };
   if (!after.startsWith(': ')) return undefined;
-  const rest = after.slice(2).trimStart();
+  const rest = trimSpacesStart(after.slice(2));
   if (rest.startsWith('#')) bail();
   return { key, rest };
 }
@@ -404,8 +432,12 @@ class Emitter {
     return true;
   }
 
-  mapping(branch: TreeBranch, column: number, blockIndent: number, firstPrefix?: string): void {
+  mapping(branch: TreeBranch, column: number, firstPrefix?: string): void {
     let prefix = firstPrefix;
+    // go-yaml puts a block below a key at the next multiple of the indent past the key's
+    // column. Keys of a mapping in a list stand two columns after the dash, so with an
+    // indent of 1 or 2 that is deeper than dash + indent, which would not even nest.
+    const childIndent = this.step * Math.floor((column + this.step) / this.step);
     const pad = ' '.repeat(column);
     const line = (text: string) => {
       this.out.push(prefix !== undefined ? prefix + text : pad + text);
@@ -416,14 +448,13 @@ class Emitter {
         if (!(item.key.inline && prefix === undefined && this.inlineComment(item.key.value))) line(`#${item.key.value}`);
         continue;
       }
-      this.entry(`${formatKey(item.key)}:`, item.value, line, blockIndent);
+      this.entry(`${formatKey(item.key)}:`, item.value, line, childIndent);
     }
     if (prefix !== undefined) this.out.push(`${prefix}{}`);
   }
 
   /** `key:` (or `-`) followed by its value, on one line or as a nested block. */
-  private entry(head: string, value: TreeValue, line: (text: string) => void, blockIndent: number): void {
-    const childIndent = blockIndent + this.step;
+  private entry(head: string, value: TreeValue, line: (text: string) => void, childIndent: number): void {
     if (value instanceof TreeBranch) {
       // A mapping or list holding only comments cannot be written so that it reads back
       // (YAML gives such a block to a neighbour); it can only arise from `unset`, and is
@@ -433,7 +464,7 @@ class Emitter {
         return;
       }
       line(head);
-      this.mapping(value, childIndent, childIndent);
+      this.mapping(value, childIndent);
     } else if (Array.isArray(value)) {
       if (!value.some((v) => !(v instanceof Comment))) {
         line(`${head} []`);
@@ -463,18 +494,40 @@ class Emitter {
         const firstKey = item.items.findIndex((i) => typeof i.key === 'string');
         for (const c of item.items.slice(0, firstKey)) this.out.push(`${pad}#${(c.key as Comment).value}`);
         // `- key: value` with the following keys aligned after the dash.
-        this.mapping(new TreeBranch(item.items.slice(firstKey)), column + 2, column, `${pad}- `);
+        this.mapping(new TreeBranch(item.items.slice(firstKey)), column + 2, `${pad}- `);
       } else if (Array.isArray(item) && item.some((v) => !(v instanceof Comment))) {
         // As for mappings: comments that open the nested list stand above its dash.
-        const first = item.findIndex((v) => !(v instanceof Comment));
-        for (const c of item.slice(0, first)) this.out.push(`${pad}#${(c as Comment).value}`);
+        const { comments, rest } = openingComments(item);
+        for (const c of comments) this.out.push(`${pad}#${c.value}`);
         this.out.push(`${pad}-`);
-        this.sequence(item.slice(first), column + this.step);
+        this.sequence(rest, column + this.step);
       } else {
-        this.entry('-', item, (text) => this.out.push(pad + text), column);
+        this.entry('-', item, (text) => this.out.push(pad + text), column + this.step);
       }
     }
   }
+}
+
+/**
+ * The comments that open a nested list, and those that open its first element in turn
+ * (a list, or a mapping): all go above the list's bare `-`, because a comment between
+ * a bare `-` and its block is read back in different places by different readers.
+ */
+function openingComments(list: TreeValue[]): { comments: Comment[]; rest: TreeValue[] } {
+  const first = list.findIndex((v) => !(v instanceof Comment));
+  const comments = list.slice(0, first) as Comment[];
+  const head = list[first];
+  let opened: TreeValue = head;
+  if (head instanceof TreeBranch && head.items.some((i) => typeof i.key === 'string')) {
+    const firstKey = head.items.findIndex((i) => typeof i.key === 'string');
+    comments.push(...head.items.slice(0, firstKey).map((i) => i.key as Comment));
+    opened = new TreeBranch(head.items.slice(firstKey));
+  } else if (Array.isArray(head) && head.some((v) => !(v instanceof Comment))) {
+    const inner = openingComments(head);
+    comments.push(...inner.comments);
+    opened = inner.rest;
+  }
+  return { comments, rest: [opened, ...list.slice(first + 1)] };
 }
 
 /** Writes documents as go-yaml would: block style, `indent` spaces, sequences indented. */
@@ -485,7 +538,7 @@ export function emitYaml(documents: TreeBranch[], indent = 4): string {
       if (!doc.items.some((i) => typeof i.key === 'string')) {
         for (const i of doc.items) if (i.key instanceof Comment) emitter.out.push(`#${i.key.value}`);
         emitter.out.push('{}');
-      } else emitter.mapping(doc, 0, 0);
+      } else emitter.mapping(doc, 0);
       return `${emitter.out.join('\n')}\n`;
     })
     .join('---\n');
@@ -495,7 +548,7 @@ export function emitYaml(documents: TreeBranch[], indent = 4): string {
 export function emitYamlValue(value: TreeValue, indent = 4): string {
   const emitter = new Emitter(indent);
   if (Array.isArray(value)) emitter.sequence(value, 0);
-  else if (value instanceof TreeBranch) emitter.mapping(value, 0, 0);
+  else if (value instanceof TreeBranch) emitter.mapping(value, 0);
   else emitter.out.push(formatScalar(value));
   return `${emitter.out.join('\n')}\n`;
 }
