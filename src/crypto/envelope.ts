@@ -66,7 +66,7 @@ interface CachedPart {
 const unwrapCaches = new WeakMap<object, Map<string, CachedPart>>();
 /** Enough for every remotely wrapped key of a large cluster; a few hundred bytes each. */
 const UNWRAP_CACHE_LIMIT = 10_000;
-/** age unwraps locally in well under a millisecond: caching it would only evict remote keys. */
+/** age unwraps locally in about 0.1 ms (providers/age-x25519.ts): caching it would only evict remote keys. */
 const UNCACHED_TYPES = new Set(['age']);
 
 function cacheFor(ctx: ProviderContext): Map<string, CachedPart> {

@@ -8,7 +8,7 @@
  * C2SP/CCTV age vectors and against `age-encryption` itself. Everything else (encryption,
  * post-quantum identities, key generation) stays with `age-encryption`.
  */
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export class AgeFormatError extends Error {}
 
@@ -105,21 +105,26 @@ function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string): Buffer {
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
 
-/** An X25519 identity: its secret scalar and its public key. */
+/**
+ * An X25519 identity: its secret scalar, the same as a KeyObject, and its public key. The
+ * KeyObject is made once: a PKCS#8 import costs about half a millisecond of OpenSSL 3
+ * decoding, which per unwrap was most of a controller's decryption time.
+ */
 export interface X25519Identity {
   scalar: Buffer;
+  privateKey: KeyObject;
   publicKey: Buffer;
 }
 
 export function x25519Identity(scalar: Buffer): X25519Identity {
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: 'der', type: 'pkcs8' });
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  return { scalar, publicKey: Buffer.from(spki.subarray(SPKI_X25519.length)) };
+  return { scalar, privateKey, publicKey: Buffer.from(spki.subarray(SPKI_X25519.length)) };
 }
 
-function scalarMult(scalar: Buffer, point: Buffer): Buffer {
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: 'der', type: 'pkcs8' });
-  const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519, point]), format: 'der', type: 'spki' });
+/** The peer's point comes in as a raw JWK: about 15 µs, where an SPKI DER import takes about 115. */
+function scalarMult(privateKey: KeyObject, point: Buffer): Buffer {
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: point.toString('base64url') }, format: 'jwk' });
   return diffieHellman({ privateKey, publicKey });
 }
 
@@ -142,7 +147,7 @@ function unwrapX25519(stanza: Stanza, identity: X25519Identity): Buffer | undefi
   if (stanza.body.length !== 32) fail('malformed X25519 stanza body');
   let shared: Buffer;
   try {
-    shared = scalarMult(identity.scalar, share);
+    shared = scalarMult(identity.privateKey, share);
   } catch {
     return fail('invalid X25519 share');
   }

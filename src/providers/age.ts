@@ -217,8 +217,16 @@ async function newDecrypter(sources: IdentitySource[]): Promise<Decrypter> {
   return decrypter;
 }
 
+/** Derived once per loaded identity list (identitiesFor caches the list), not once per file. */
+const derivedIdentities = new WeakMap<IdentitySource[], X25519Identity[] | undefined>();
+
 /** The identities as X25519 keys when every one is X25519 (the native path), else undefined. */
 function x25519Identities(sources: IdentitySource[]): X25519Identity[] | undefined {
+  if (!derivedIdentities.has(sources)) derivedIdentities.set(sources, deriveX25519Identities(sources));
+  return derivedIdentities.get(sources);
+}
+
+function deriveX25519Identities(sources: IdentitySource[]): X25519Identity[] | undefined {
   if (!sources.every((source) => source.identities.every((id) => id.startsWith('AGE-SECRET-KEY-1')))) return undefined;
   return sources.flatMap((source) =>
     source.identities.map((identity, index) => {
