@@ -8,12 +8,16 @@
  * sealed with the fake KMS key only, so each of them carries its own KMS-wrapped data key:
  * the controller should need at most one Decrypt per distinct wrapped key.
  *
- * Readiness is read from the fake's store (peek), not over HTTP, so that measuring adds no
+ * Readiness is read from the fake's store (view), not over HTTP, so that measuring adds no
  * load on the API path the controller uses. After everything is Ready and the writes have
  * settled, one resync cycle is awaited and the API writes it caused are counted.
+ *
+ * Env, for looking into a run: BENCH_CONTROLLER_CONCURRENCY (the controller's --concurrency),
+ * BENCH_CONTROLLER_NODE_ARGS (node flags for the controller, e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`), BENCH_CONTROLLER_LOG (a file that receives its log lines).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,13 +54,23 @@ export interface ControllerScaleResult {
   allReady: boolean;
   /** From the controller's first reconcile record to the last object Ready. */
   reconcileSpanMs: number | null;
+  /**
+   * CPU time (user + system) until everything was Ready: the controller process (from
+   * /proc, Linux only) and this process (the fakes and the harness). Other work on a shared
+   * machine stretches wall time far more than CPU time, so these compare runs better.
+   */
+  cpuMsAtReady: { controller: number | null; fakes: number };
   writes: { secretCreates: number; secretOther: number; statusWrites: number; events: number; other: number; total: number };
   /** decrypt: the whole run (first pass and resync); the target counts all of it. */
   kms: { decrypt: number; decryptFirstPass: number; decryptDuringResync: number; decryptFailed: number; otherCalls: number };
   resync: { observed: boolean; enqueued: number; reconciled: number; writes: number; writesByResource: Record<string, number>; durationMs: number | null };
   peakRssMiB: number | null;
+  /** process.memoryUsage() of the controller as it exits (after the resync), in MiB. */
+  memoryAtExitMiB: Record<string, number> | null;
   peakRssVia: string;
   controllerErrors: number;
+  /** Warning records by message (failed reconciles, unrecorded events, informer restarts). */
+  controllerWarnings: Record<string, number>;
   wallMs: number;
 }
 
@@ -81,12 +95,26 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) =
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** utime + stime of a live process in ms, from /proc/PID/stat; null where there is no /proc. */
+function processCpuMs(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    // Clock ticks of USER_HZ, which Linux fixes at 100 for user space.
+    return Number.isFinite(ticks) ? ticks * 10 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Defined values only: the fake's env marks variables to remove with undefined. */
 function definedEnv(env: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-function isReady(obj: KObject | undefined): boolean {
+function isReady(obj: Readonly<KObject> | undefined): boolean {
   const conditions = obj?.status?.conditions;
   return Array.isArray(conditions) && conditions.some((c: Plain) => c?.type === 'Ready' && c?.status === 'True');
 }
@@ -166,7 +194,7 @@ export async function benchControllerScale(options: ControllerScaleOptions): Pro
     const rssOut = path.join(dir, 'rss.out');
     const rssPreload = path.join(dir, 'rss.mjs');
     writeFileSync(rssPreload, `import { writeFileSync } from 'node:fs';
-process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process.resourceUsage().maxRSS)));
+process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, JSON.stringify({ maxRSS: process.resourceUsage().maxRSS, memory: process.memoryUsage() })));
 `);
     // The first resync must come after everything is Ready (target 10 s) and writes settle.
     // (2,000 objects: 25 s, so that a slow first pass is not overlapped by a resync either.)
@@ -178,9 +206,13 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     };
     const records: { at: number; record: Plain }[] = [];
     let controllerErrors = 0;
+    const controllerWarnings: Record<string, number> = {};
     let stderr = '';
     const spawnedAt = performance.now();
-    child = spawn(process.execPath, ['--import', pathToFileURL(rssPreload).href, mainJs,
+    const cpuAtSpawn = process.cpuUsage();
+    // BENCH_CONTROLLER_NODE_ARGS: extra node flags for the controller (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    child = spawn(process.execPath, [...nodeArgs, '--import', pathToFileURL(rssPreload).href, mainJs,
       '--kubeconfig', kubeconfig, '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--resync', `${resyncPeriodMs}ms`, ...(process.env.BENCH_CONTROLLER_CONCURRENCY ? ['--concurrency', process.env.BENCH_CONTROLLER_CONCURRENCY] : []),
     ], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
@@ -188,7 +220,11 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     void exited.then((code) => { exitCode = code; });
     let buffered = '';
     child.stdout!.setEncoding('utf8');
+    // BENCH_CONTROLLER_LOG: a file that receives the controller's log lines as they come.
+    const logCopy = process.env.BENCH_CONTROLLER_LOG;
+    if (logCopy) writeFileSync(logCopy, '');
     child.stdout!.on('data', (chunk: string) => {
+      if (logCopy) appendFileSync(logCopy, chunk);
       buffered += chunk;
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -199,6 +235,7 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
           const record = JSON.parse(line) as Plain;
           records.push({ at: performance.now(), record });
           if (record.level === 'error') controllerErrors += 1;
+          if (record.level === 'warn') controllerWarnings[String(record.msg)] = (controllerWarnings[String(record.msg)] ?? 0) + 1;
         } catch {
           // Not a log record: ignore.
         }
@@ -208,23 +245,26 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     child.stderr!.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-2000); });
 
     // --- wait for every object Ready=True, read from the store ---
-    // peek() clones, and the fake shares this process's CPU: scan every object once a
-    // second, and at every poll only once there have been enough status writes.
+    // view() reads the stored (frozen) object without a copy, so a scan of what is still
+    // pending costs next to nothing on the CPU the fake shares with this loop.
     const pending = new Map(objects.map((o) => [`${o.namespace}/${o.name}`, o]));
-    let lastScan = performance.now();
     while (pending.size > 0 && since(spawnedAt) < READY_TIMEOUT_MS && exitCode === undefined) {
       await sleep(POLL_MS);
-      if ((fake.writes['encryptedsecrets/status'] ?? 0) < n && since(lastScan) < 1_000) continue;
-      lastScan = performance.now();
-      for (const [key, o] of pending) if (isReady(fake.peek(CR.plural, o.namespace, o.name))) pending.delete(key);
+      for (const [key, o] of pending) if (isReady(fake.view(CR.plural, o.namespace, o.name))) pending.delete(key);
     }
     if (exitCode !== undefined) throw new BenchError(`controller exited with ${exitCode} before all objects were Ready: ${stderr.trim().slice(-500)}`);
     const readyAt = performance.now();
     const readyMs = readyAt - spawnedAt;
+    const fakesCpu = process.cpuUsage(cpuAtSpawn);
+    const cpuMsAtReady = { controller: processCpuMs(child.pid), fakes: (fakesCpu.user + fakesCpu.system) / 1000 };
     const firstReconcile = records.find((r) => r.record.msg === 'reconciled');
     const reconcileSpanMs = firstReconcile ? readyAt - firstReconcile.at : null;
 
-    // Events and stragglers land after the last status: let the writes settle first.
+    // Events land after the last status, and a worker logs `reconciled` only once its Event
+    // is written: wait for one record per object (a loaded machine can stall a worker for
+    // longer than any quiet window), then let the writes settle.
+    const firstPassDeadline = performance.now() + 10_000;
+    while (records.filter((r) => r.record.msg === 'reconciled').length < n && performance.now() < firstPassDeadline && exitCode === undefined) await sleep(POLL_MS);
     await settle(fake, 500, 5_000);
     const initialWrites = writesSnapshot(fake);
     const creates = fake.requests.filter((r) => r.resource === 'secrets' && r.verb === 'create' && r.status >= 200 && r.status < 300).length;
@@ -262,8 +302,11 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     const stopped = await Promise.race([exited, sleep(10_000).then(() => 'timeout' as const)]);
     if (stopped === 'timeout') child.kill('SIGKILL');
     let peakRssMiB: number | null = null;
+    let memoryAtExitMiB: Record<string, number> | null = null;
     try {
-      peakRssMiB = Number(readFileSync(rssOut, 'utf8')) / 1024;
+      const exitStats = JSON.parse(readFileSync(rssOut, 'utf8')) as { maxRSS: number; memory: Record<string, number> };
+      peakRssMiB = exitStats.maxRSS / 1024;
+      memoryAtExitMiB = Object.fromEntries(Object.entries(exitStats.memory).map(([k, v]) => [k, Math.round((v / 1048576) * 10) / 10]));
     } catch {
       peakRssMiB = null;
     }
@@ -277,11 +320,11 @@ process.on('exit', () => writeFileSync(process.env.BENCH_RSS_OUT, String(process
     const total = Object.values(w).reduce((a, b) => a + b, 0);
     return {
       objects: n, namespaces: nsCount, ageObjects: n - kmsObjects, kmsObjects, distinctKmsWrappedKeys: wrapped.size,
-      sealMs, loadMs, resyncPeriodMs, readyMs, ready: n - pending.size, allReady: pending.size === 0, reconcileSpanMs,
+      sealMs, loadMs, resyncPeriodMs, readyMs, ready: n - pending.size, allReady: pending.size === 0, reconcileSpanMs, cpuMsAtReady,
       writes: { secretCreates: creates, secretOther: secretsTotal - creates, statusWrites, events, other: total - secretsTotal - statusWrites - events, total },
       kms: { decrypt, decryptFirstPass: decrypt - decryptDuringResync, decryptDuringResync, decryptFailed: controllerCalls.filter((c) => c.operation === 'Decrypt' && c.outcome !== 'ok').length, otherCalls: controllerCalls.length - decrypt },
-      resync, peakRssMiB, peakRssVia: 'process.resourceUsage().maxRSS of the controller process (--import preload)',
-      controllerErrors, wallMs: since(wallStart),
+      resync, peakRssMiB, memoryAtExitMiB, peakRssVia: 'process.resourceUsage().maxRSS of the controller process (--import preload)',
+      controllerErrors, controllerWarnings, wallMs: since(wallStart),
     };
   } finally {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

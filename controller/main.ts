@@ -14,7 +14,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startController, type LogRecord, type RunningController } from './watch.js';
+import { DEFAULT_CONCURRENCY, startController, type LogRecord, type RunningController } from './watch.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 
@@ -84,7 +84,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       options: {
         namespaces: { type: 'string', default: '' },
         resync: { type: 'string', default: '10m' },
-        concurrency: { type: 'string', default: '4' },
+        concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
         'health-addr': { type: 'string', default: ':8081' },
         'metrics-addr': { type: 'string', default: ':8080' },
         'leader-elect': { type: 'boolean', default: true },
@@ -269,8 +269,29 @@ class Runtime {
   }
 }
 
+/**
+ * One JSON line per record on stdout, written once per turn of the event loop: on Linux a
+ * write to a pipe is a synchronous write(2) per call, and a first pass logs a record per
+ * object. The 'exit' hook writes what is left, so process.exit and crashes lose nothing.
+ */
+const pendingLines: string[] = [];
+let flushScheduled = false;
+let exitHooked = false;
+
 function stdoutLog(record: LogRecord): void {
-  process.stdout.write(`${JSON.stringify(record)}\n`);
+  pendingLines.push(`${JSON.stringify(record)}\n`);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushStdout);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', flushStdout);
+  }
+}
+
+function flushStdout(): void {
+  flushScheduled = false;
+  if (pendingLines.length > 0) process.stdout.write(pendingLines.splice(0).join(''));
 }
 
 function reply(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {

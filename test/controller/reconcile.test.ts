@@ -287,3 +287,40 @@ test('classifyError: integrity and scope permanent; key and API failures transie
   assert.equal(classifyError(Object.assign(new Error('invalid'), { code: 422 })), 'permanent');
   assert.equal(classifyError(new TypeError('bug')), 'transient');
 });
+
+/** Frozen all the way down: any write to it throws a TypeError (ES modules are strict). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+test('reconcile never writes to its inputs: the worker passes the informer cache objects uncopied', async () => {
+  const first = await run(await encryptedSecret(1));
+  const es = deepFreeze(await encryptedSecret(2, first.status));
+  const edited = stored(first.secret!);
+  edited.data.password = Buffer.from('changed').toString('base64');
+  edited.metadata.ownerReferences.unshift({ apiVersion: 'v1', kind: 'ConfigMap', name: 'other', uid: 'other-uid' });
+  const flipped = await encryptedSecret(2, first.status);
+  flipped.spec.stringData.password = flipCiphertext(flipped.spec.stringData.password);
+  const retyped = { ...stored(first.secret!), type: 'kubernetes.io/basic-auth' };
+  const cases: Array<[Plain, Plain | undefined, string]> = [
+    [es, undefined, 'create'],
+    [es, deepFreeze(stored(first.secret!)), 'none'],
+    [es, deepFreeze(edited), 'update'],
+    [es, deepFreeze(retyped), 'update'],
+    [deepFreeze(flipped), deepFreeze(stored(first.secret!)), 'none'],
+  ];
+  for (const [object, existing, action] of cases) {
+    const result = await run(object, existing, T1);
+    assert.equal(result.action, action);
+  }
+  // What reconcile returns is its own: writing to it leaves the frozen inputs as they were.
+  const update = await run(es, deepFreeze(edited), T1);
+  update.secret!.metadata.ownerReferences.push({ uid: 'x' });
+  update.status.conditions[0].message = 'changed';
+  assert.equal(edited.metadata.ownerReferences.length, 2);
+  assert.notEqual(es.status.conditions[0].message, 'changed');
+});

@@ -31,10 +31,10 @@ const keys = (async () => {
   return { ctx, keyGroups };
 })();
 
-/** An EncryptedSecret for NS/NAME, one value in `data` and one in `stringData`. */
-async function sealed(password = PASSWORD): Promise<Plain> {
+/** An EncryptedSecret for NS/`name`, one value in `data` and one in `stringData`. */
+async function sealed(password = PASSWORD, name = NAME): Promise<Plain> {
   const manifest = {
-    apiVersion: 'v1', kind: 'Secret', metadata: { name: NAME, namespace: NS, labels: { app: 'db' } },
+    apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: NS, labels: { app: 'db' } },
     type: 'Opaque', data: { user: b64('app') }, stringData: { password },
   };
   return parseYaml((await sealSecret(manifest, { keyGroups: (await keys).keyGroups, scope: 'strict' })).toString()) as Plain;
@@ -247,6 +247,32 @@ test('an API server restart: the informers restart with backoff and converge', a
   assert.ok(restarts.every((r) => typeof r.retryInMs === 'number' && (r.retryInMs as number) <= 500), 'restarts are capped');
 });
 
+test('one reconcile per change: the echoes of its own writes do not run the key again, even when they beat the responses', async (t) => {
+  const h = await harness(t);
+  // Each write is answered 50 ms after its watch event went out: the echo always comes first.
+  h.fake.delayWriteResponses(50);
+  await apply(h, await sealed());
+  await readyWith(h, 'Decrypted');
+  await logged(h, 'the create to finish', (r) => r.msg === 'reconciled' && r.action === 'create');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await eventually(() => h.controller.queueDepth() === 0, 'an empty queue');
+  assert.deepEqual(h.logs.filter((r) => r.msg === 'reconciled').map((r) => `${r.key} ${r.action}`), [`${NS}/${NAME} create`]);
+  assert.deepEqual(h.fake.writes, { encryptedsecrets: 1, secrets: 1, 'encryptedsecrets/status': 1, events: 1 });
+});
+
+test('a change by someone else while the key runs is not mistaken for an echo: the key runs again', async (t) => {
+  const h = await harness(t);
+  h.fake.delayWriteResponses(400);
+  void apply(h, await sealed());
+  // The controller's create is committed and its worker waits for the response: edit now.
+  await eventually(() => secretOf(h) !== undefined, 'the Secret to be created', 10_000);
+  await h.core.patchNamespacedSecret({ namespace: NS, name: NAME, body: { data: { password: b64('tampered') } } }, MERGE_PATCH);
+  h.fake.delayWriteResponses(0);
+  await eventually(() => h.logs.some((r) => r.msg === 'reconciled' && r.action === 'update'), 'a second run that puts the Secret back', 10_000);
+  await eventually(dataIs(h, PASSWORD), 'the Secret to be put back');
+  assert.deepEqual(h.logs.filter((r) => r.msg === 'reconciled').map((r) => r.action), ['create', 'update']);
+});
+
 test('a resync with nothing changed makes zero API writes', async (t) => {
   const h = await harness(t, { resyncMs: 50 });
   await apply(h, await sealed());
@@ -261,6 +287,26 @@ test('a resync with nothing changed makes zero API writes', async (t) => {
   assert.ok(reconciled().every((r) => r.action === 'none' && r.statusWritten === false));
   // The managed Secret comes from the informer cache: a resync does not even read it.
   assert.ok(!h.fake.requests.some((r) => r.verb === 'get' && r.resource === 'secrets'), 'a resync reads Secrets from the cache');
+});
+
+test('a resync served from the caches lets the event loop turn between keys (probes, watches, logs)', async (t) => {
+  const h = await harness(t, { resyncMs: 300 });
+  const names = Array.from({ length: 12 }, (_, i) => `db-${i}`);
+  for (const name of names) await apply(h, await sealed(PASSWORD, name));
+  await eventually(() => names.every((name) => ready(h.fake.peek('encryptedsecrets', NS, name))?.reason === 'Decrypted'), 'every object Ready', 10_000);
+  // A 1 ms timer samples how far the next resync has got; a loop held for the whole
+  // resync would only ever see none or all of its reconciles.
+  const mark = h.logs.length;
+  const samples: number[] = [];
+  const resyncDone = () => {
+    const start = h.logs.findIndex((r, i) => i >= mark && r.msg === 'resync');
+    return start < 0 ? -1 : h.logs.slice(start).filter((r) => r.msg === 'reconciled').length;
+  };
+  const timer = setInterval(() => samples.push(resyncDone()), 1);
+  t.after(() => clearInterval(timer));
+  await eventually(() => resyncDone() >= names.length, 'a whole resync', 10_000);
+  clearInterval(timer);
+  assert.ok(samples.some((n) => n > 0 && n < names.length), `the timer saw no resync in progress: ${JSON.stringify([...new Set(samples)])}`);
 });
 
 test('a resync skips an object that failed permanently at the same generation', async (t) => {

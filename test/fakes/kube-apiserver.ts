@@ -15,6 +15,12 @@
  * Faults (expired history, dropped watches, failing requests, a restart) are switched on
  * by tests, and every request is logged with write counters per resource.
  *
+ * Every write still stores, versions and watch-notifies like the real server. Stored objects
+ * are deep-frozen when committed and never changed afterwards (a write commits a new
+ * object), so the history and the watchers share them without copies, and each object is
+ * serialised once for every response, list and watch event that carries it (kube-apiserver's
+ * watch cache does the same with its cachingObject).
+ *
  * The fake answers from this process's event loop: drive it with async clients only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -123,6 +129,27 @@ export function sortKeys(value: unknown): unknown {
 }
 
 const deepEqual = (a: unknown, b: unknown) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+
+/** Frozen all the way down; returns its argument. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Sorted-key JSON of committed (frozen, so unchanging) objects, computed once each. */
+const wireCache = new WeakMap<KObject, string>();
+
+function wire(obj: KObject): string {
+  let text = wireCache.get(obj);
+  if (text === undefined) {
+    text = JSON.stringify(sortKeys(obj));
+    if (Object.isFrozen(obj)) wireCache.set(obj, text);
+  }
+  return text;
+}
 
 /** RFC 7386 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
@@ -383,6 +410,7 @@ export class FakeApiServer {
   private historyFloor = 0;
   private rv = 100;
   private faults: Fault[] = [];
+  private writeResponseDelayMs = 0;
   private port = 0;
   private readonly historyLimit: number;
 
@@ -461,6 +489,14 @@ export class FakeApiServer {
     this.faults.push({ verb, resource, status, remaining: count });
   }
 
+  /**
+   * Answers each write `ms` after committing it, so that its watch events reach watchers
+   * before the response reaches the writer (a busy API server); 0 turns it off.
+   */
+  delayWriteResponses(ms: number): void {
+    this.writeResponseDelayMs = ms;
+  }
+
   /** Drops every connection and refuses new ones for `downMs`, keeping all state. */
   async restart(downMs = 100): Promise<void> {
     await this.close();
@@ -482,6 +518,11 @@ export class FakeApiServer {
   peek(plural: string, namespace: string, name: string): KObject | undefined {
     const obj = this.stores.get(plural)?.get(`${namespace}/${name}`);
     return obj && clone(obj);
+  }
+
+  /** The stored object itself, deep-frozen (no copy): for polling loops that only read. */
+  view(plural: string, namespace: string, name: string): Readonly<KObject> | undefined {
+    return this.stores.get(plural)?.get(`${namespace}/${name}`);
   }
 
   totalWrites(): number { return Object.values(this.writes).reduce((a, b) => a + b, 0); }
@@ -523,8 +564,12 @@ export class FakeApiServer {
     this.injectFault(verb, entry.resource);
     if (verb === 'watch') return this.watch(res, parsed, url.searchParams);
     const [code, result] = this.dispatch(verb, parsed, url.searchParams, body, req.headers['content-type'] ?? '', req.headers['user-agent']);
-    if (verb !== 'get' && verb !== 'list') this.writes[entry.resource] = (this.writes[entry.resource] ?? 0) + 1;
-    sendJson(res, code, result, result.kind !== 'Status');
+    if (verb === 'list') return sendText(res, code, listJson(result));
+    if (verb === 'get') return sendText(res, code, wire(result));
+    this.writes[entry.resource] = (this.writes[entry.resource] ?? 0) + 1;
+    const text = result.kind === 'Status' ? JSON.stringify(result) : wire(result);
+    if (this.writeResponseDelayMs > 0) setTimeout(() => sendText(res, code, text), this.writeResponseDelayMs);
+    else sendText(res, code, text);
   }
 
   private injectFault(verb: Verb, resource: string): void {
@@ -541,7 +586,7 @@ export class FakeApiServer {
       case 'get': return [200, this.mustGet(type, namespace, name)];
       case 'list': return [200, this.list(type, route.namespace, query)];
       case 'create': return [201, this.create(type, namespace, parseJson(body), manager)];
-      case 'update': return [200, this.update(route, parseJson(body), manager, false)];
+      case 'update': return [200, this.update(route, parseJson(body), manager, false, true)];
       case 'patch': return [200, this.patch(route, body, contentType, manager)];
       default: return this.delete(type, namespace, name, body.length ? parseJson(body) : {});
     }
@@ -570,7 +615,7 @@ export class FakeApiServer {
   }
 
   private create(type: ResourceType, namespace: string, body: KObject, manager: string): KObject {
-    const obj = this.checkShape(type, body, namespace);
+    const obj = this.checkShape(type, body, namespace, true);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`;
     validateName(type, meta.name ?? '');
@@ -585,14 +630,16 @@ export class FakeApiServer {
     return this.commit(type, obj, 'ADDED');
   }
 
-  private update(route: Route, body: KObject, manager: string, patched: boolean): KObject {
+  /** `fresh`: the body was parsed for this request alone, so it is changed in place. */
+  private update(route: Route, body: KObject, manager: string, patched: boolean, fresh = false): KObject {
     const { type, namespace = '', name = '' } = route;
     const old = this.mustGet(type, namespace, name);
-    const incoming = this.checkShape(type, body, namespace);
+    const incoming = this.checkShape(type, body, namespace, fresh);
     if (incoming.metadata.name !== name) throw badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`);
     this.checkResourceVersion(type, old, incoming.metadata.resourceVersion, patched);
-    const next = route.subresource === 'status' ? { ...clone(old), status: incoming.status } : this.mainUpdate(type, old, incoming);
-    if (deepEqual(next, old)) return old; // a no-op write changes nothing, not even resourceVersion
+    // The frozen old object's other fields are shared, not copied; only metadata is written to.
+    const next = route.subresource === 'status' ? { ...old, metadata: { ...old.metadata }, status: incoming.status } : this.mainUpdate(type, old, incoming);
+    if (JSON.stringify(sortKeys(next)) === wire(old)) return old; // a no-op write changes nothing, not even resourceVersion
     next.metadata.managedFields = upsertManaged(old.metadata.managedFields, managedEntry(type, next, manager, 'Update', route.subresource));
     return this.commit(type, next, 'MODIFIED');
   }
@@ -663,7 +710,7 @@ export class FakeApiServer {
     // The DELETED event carries the object at the deletion's own resourceVersion, as etcd does.
     const gone = clone(obj);
     gone.metadata.resourceVersion = String(++this.rv);
-    this.publish(type, 'DELETED', gone);
+    this.publish(type, 'DELETED', deepFreeze(gone));
     return gone;
   }
 
@@ -686,10 +733,10 @@ export class FakeApiServer {
     }
   }
 
-  /** Kind, apiVersion and namespace as the URL says; a copy with metadata an object. */
-  private checkShape(type: ResourceType, body: KObject, namespace: string): KObject {
+  /** Kind, apiVersion and namespace as the URL says; metadata an object. A copy unless `fresh`. */
+  private checkShape(type: ResourceType, body: KObject, namespace: string, fresh = false): KObject {
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
-    const obj = clone(body);
+    const obj = fresh ? body : clone(body);
     if (obj.kind !== undefined && obj.kind !== type.kind) throw badRequest(`the kind of the object (${obj.kind}) does not match the kind of the request (${type.kind})`);
     obj.kind = type.kind;
     obj.apiVersion = apiVersionOf(type);
@@ -703,6 +750,7 @@ export class FakeApiServer {
 
   private commit(type: ResourceType, obj: KObject, event: 'ADDED' | 'MODIFIED'): KObject {
     obj.metadata.resourceVersion = String(++this.rv);
+    deepFreeze(obj);
     this.store(type).set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
     this.uids.set(obj.metadata.uid, { type, key: `${obj.metadata.namespace}/${obj.metadata.name}` });
     this.publish(type, event, obj);
@@ -711,12 +759,15 @@ export class FakeApiServer {
 
   // -------------------------------------------------------------- watch
 
+  /** `obj` is committed (frozen): the history keeps it as it is, and every watcher gets the same line. */
   private publish(type: ResourceType, event: HistoryEvent['event'], obj: KObject): void {
-    const entry = { rv: this.rv, type, event, object: clone(obj) };
-    this.history.push(entry);
+    this.history.push({ rv: this.rv, type, event, object: obj });
     while (this.history.length > this.historyLimit) this.historyFloor = this.history.shift()!.rv;
+    let line: string | undefined;
     for (const watcher of this.watchers) {
-      if (watcher.type === type && watcher.matches(entry.object)) writeEvent(watcher.res, event, entry.object);
+      if (watcher.type !== type || !watcher.matches(obj)) continue;
+      line ??= eventLine(event, obj);
+      writeLine(watcher.res, line);
     }
   }
 
@@ -756,13 +807,30 @@ export class FakeApiServer {
 
 // ---------------------------------------------------------------------------- wire helpers
 
-function writeEvent(res: ServerResponse, type: WatchEventType, object: KObject): void {
+function eventLine(type: WatchEventType, object: KObject): string {
+  return `{"type":${JSON.stringify(type)},"object":${object.kind === 'Status' ? JSON.stringify(object) : wire(object)}}\n`;
+}
+
+function writeLine(res: ServerResponse, line: string): void {
   if (res.writableEnded || res.destroyed) return;
-  res.write(`${JSON.stringify({ type, object: object.kind === 'Status' ? object : sortKeys(object) })}\n`);
+  res.write(line);
+}
+
+function writeEvent(res: ServerResponse, type: WatchEventType, object: KObject): void {
+  writeLine(res, eventLine(type, object));
+}
+
+/** A list with sorted keys (apiVersion, items, kind, metadata), from its items' cached JSON. */
+function listJson(list: KObject): string {
+  const items = (list.items as KObject[]).map(wire).join(',');
+  return `{"apiVersion":${JSON.stringify(list.apiVersion)},"items":[${items}],"kind":${JSON.stringify(list.kind)},"metadata":${JSON.stringify(sortKeys(list.metadata))}}`;
 }
 
 function sendJson(res: ServerResponse, code: number, body: KObject, sort = true): void {
-  const text = JSON.stringify(sort ? sortKeys(body) : body);
+  sendText(res, code, JSON.stringify(sort ? sortKeys(body) : body));
+}
+
+function sendText(res: ServerResponse, code: number, text: string): void {
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
