@@ -5,8 +5,11 @@
  *
  * Env: BENCH_RUNS (cold-start runs, default 20), BENCH_BIG_RUNS (big-file runs, default 5),
  * BENCH_WAX (the CLI entry to measure, default dist/wax.mjs), BENCH_CONTROLLER_OBJECTS
- * (EncryptedSecrets in the controller section, default 2000), BENCH_ONLY (`cli` or
- * `controller`: run one part; results.json keeps the other part's last figures).
+ * (EncryptedSecrets in the controller section, default 2000), BENCH_SCAN_RUNS (timed runs of
+ * each full-tree scan, default 3), BENCH_SCAN_FILES and BENCH_SCAN_MB (the generated
+ * repository, default 2000 files and 30 MB; the staged scan takes BENCH_RUNS runs),
+ * BENCH_ONLY (`cli`, `controller` or `scan`: run one part; results.json keeps the other
+ * parts' last figures).
  *
  * Targets are reported as PASS/MISS and never change the exit code: this is a report, not
  * a test. Only a crash (a command that fails, a wrong plaintext) exits non-zero.
@@ -22,6 +25,8 @@ import { generateValuesYaml } from './generate.js';
 import { writeHelpers } from './helpers.js';
 import { benchControllerScale, type ControllerScaleResult } from './controller-scale.js';
 import { BenchError, peakRssMiB, runChecked, timeRoundRobin, type Cmd, type Stats } from './measure.js';
+import { benchScan, SCAN_TOOL_NAMES, type ScanBenchResult, type ToolResult } from './scan.js';
+import { PLANT_KINDS } from './scan-corpus.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WAX = path.resolve(ROOT, process.env.BENCH_WAX ?? 'dist/wax.mjs');
@@ -45,6 +50,13 @@ const ONLY = process.env.BENCH_ONLY ?? '';
 const RESULTS = path.join(ROOT, 'bench/results.json');
 /** Controller targets are recognised by this prefix when results.json is merged. */
 const CONTROLLER_PREFIX = 'controller: ';
+const SCAN_PREFIX = 'scan: ';
+const SCAN_RUNS = positiveInt('BENCH_SCAN_RUNS', 3);
+const SCAN_FILES = positiveInt('BENCH_SCAN_FILES', 2000);
+const SCAN_MB = positiveInt('BENCH_SCAN_MB', 30);
+const TARGET_SCAN_SPEEDUP = 10;
+const TARGET_STAGED_MS = 300;
+const STAGED_FILES = 50;
 
 const SMALL_SECRET = `apiVersion: v1
 kind: Secret
@@ -95,10 +107,10 @@ function printTable(title: string, head: string[], rows: string[][]): void {
 }
 
 async function main(): Promise<void> {
-  if (!['', 'cli', 'controller'].includes(ONLY)) throw new BenchError(`BENCH_ONLY must be cli or controller, got ${JSON.stringify(ONLY)}`);
+  if (!['', 'cli', 'controller', 'scan'].includes(ONLY)) throw new BenchError(`BENCH_ONLY must be cli, controller or scan, got ${JSON.stringify(ONLY)}`);
   let results: Record<string, unknown>;
   let targets: Target[];
-  if (ONLY !== 'controller') {
+  if (ONLY === '' || ONLY === 'cli') {
     if (!existsSync(WAX)) throw new BenchError(`${path.relative(ROOT, WAX)} does not exist; run \`npm run build\` first`);
     const dir = mkdtempSync(path.join(tmpdir(), 'wax-bench-'));
     try {
@@ -107,17 +119,26 @@ async function main(): Promise<void> {
       // The directory holds an age identity: never leave it behind, even after a crash.
       rmSync(dir, { recursive: true, force: true });
     }
+    if (ONLY === 'cli') ({ results, targets } = keepLastScan(results, targets));
   } else {
-    // Only the controller part: keep the last CLI figures, replace the controller's.
+    // Only the controller or the scan part: keep the last figures of the others, replace that part's.
     results = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
-    targets = ((results.targets as Target[] | undefined) ?? []).filter((t) => !t.target.startsWith(CONTROLLER_PREFIX));
-    console.log(`wax bench (controller only): node ${process.version}, ${process.platform}-${process.arch}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
+    const prefix = ONLY === 'controller' ? CONTROLLER_PREFIX : SCAN_PREFIX;
+    targets = ((results.targets as Target[] | undefined) ?? []).filter((t) => !t.target.startsWith(prefix));
+    console.log(`wax bench (${ONLY} only): node ${process.version}, ${process.platform}-${process.arch}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
   }
-  if (ONLY !== 'cli') {
+  if (ONLY === '' || ONLY === 'controller') {
     const scale = await benchControllerScale({ root: ROOT, objects: CONTROLLER_OBJECTS, kmsObjects: Math.max(1, Math.round(CONTROLLER_OBJECTS / 20)), namespaces: 20 });
     const controllerTargets = reportControllerScale(scale);
     targets = [...targets.filter((t) => !t.target.startsWith(CONTROLLER_PREFIX)), ...controllerTargets];
     results.controllerScale = { ...scale, date: new Date().toISOString() };
+  }
+  if (ONLY === '' || ONLY === 'scan') {
+    if (!existsSync(WAX)) throw new BenchError(`${path.relative(ROOT, WAX)} does not exist; run \`npm run build\` first`);
+    const scan = await benchScan({ root: ROOT, wax: WAX, runs: SCAN_RUNS, stagedRuns: RUNS, stagedFiles: STAGED_FILES, corpus: { files: SCAN_FILES, bytes: SCAN_MB * 1_000_000 } });
+    const scanTargets = reportScan(scan);
+    targets = [...targets.filter((t) => !t.target.startsWith(SCAN_PREFIX)), ...scanTargets];
+    results.scan = scanResultsJson(scan);
   }
   results.targets = targets;
   writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
@@ -143,6 +164,7 @@ function reportControllerScale(s: ControllerScaleResult): Target[] {
     ['', 'measured', 'notes', 'target', ''],
     [
       ['all Ready=True (from spawn)', `${ms(s.readyMs)} ms`, `${s.ready}/${s.objects} Ready; ${s.reconcileSpanMs === null ? '' : `${ms(s.reconcileSpanMs)} ms from first reconcile`}`, ...verdict(ready)],
+      ['CPU until Ready', s.cpuMsAtReady.controller === null ? 'n/a' : `${ms(s.cpuMsAtReady.controller)} ms`, `controller, user + system; fakes and harness ${ms(s.cpuMsAtReady.fakes)} ms (other work on the machine stretches wall time, not CPU time)`],
       ['Secret creates', String(s.writes.secretCreates), `other Secret writes ${s.writes.secretOther}`, ...verdict(creates)],
       ['status writes', String(s.writes.statusWrites), `events ${s.writes.events}, other writes ${s.writes.other}, total ${s.writes.total}`],
       ['KMS Decrypt calls', String(s.kms.decrypt), `${s.distinctKmsWrappedKeys} distinct wrapped keys; first pass ${s.kms.decryptFirstPass}, resync ${s.kms.decryptDuringResync}; failed ${s.kms.decryptFailed}; other KMS/STS calls ${s.kms.otherCalls}`, ...verdict(kms)],
@@ -152,6 +174,104 @@ function reportControllerScale(s: ControllerScaleResult): Target[] {
     ],
   );
   return targets;
+}
+
+/** A CLI-only run starts results.json afresh: carry the scan part's last figures over. */
+function keepLastScan(results: Record<string, unknown>, targets: Target[]): { results: Record<string, unknown>; targets: Target[] } {
+  const last = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};
+  if (last.scan === undefined) return { results, targets };
+  const lastTargets = ((last.targets as Target[] | undefined) ?? []).filter((t) => t.target.startsWith(SCAN_PREFIX));
+  return { results: { ...results, scan: last.scan }, targets: [...targets, ...lastTargets] };
+}
+
+const pct = (found: number, planted: number) => (planted === 0 ? 'n/a' : `${((100 * found) / planted).toFixed(1)}%`);
+const recallText = (t: ToolResult) => (t.recall ? `${pct(t.recall.total.found, t.recall.total.planted)} (${t.recall.total.found}/${t.recall.total.planted})` : 'n/a');
+
+/** Prints the scan tables; returns the scan targets. */
+function reportScan(s: ScanBenchResult): Target[] {
+  const [wax, secretlint, gitleaks] = s.tools;
+  const waxMs = wax.stats!.median;
+  const speedup = (peer: ToolResult) => (peer.stats ? peer.stats.median / waxMs : null);
+  const speedTarget = (peer: ToolResult): Target => {
+    const x = speedup(peer);
+    return {
+      target: `${SCAN_PREFIX}wax scan --all ≥ ${TARGET_SCAN_SPEEDUP}× faster than ${peer.name}`,
+      short: `≥ ${TARGET_SCAN_SPEEDUP}×`,
+      measured: x === null ? `${peer.name} not measured (${peer.note})` : `${x.toFixed(1)}× (${ms(waxMs)} vs ${ms(peer.stats!.median)} ms)`,
+      pass: x !== null && x >= TARGET_SCAN_SPEEDUP,
+    };
+  };
+  const peers = [secretlint, gitleaks];
+  const recallOf = (t: ToolResult) => (t.recall ? t.recall.total.found / t.recall.total.planted : -1);
+  const recallPass = peers.every((p) => p.recall !== null && recallOf(wax) >= recallOf(p));
+  const stagedMs = s.staged.stats.median;
+  const targets: Target[] = [
+    speedTarget(secretlint),
+    speedTarget(gitleaks),
+    {
+      target: `${SCAN_PREFIX}recall of wax scan --all ≥ secretlint's and gitleaks's on ${s.plants} planted secrets`,
+      short: '≥ both',
+      measured: s.tools.map((t) => `${t.name} ${recallText(t)}`).join(', '),
+      pass: recallPass,
+    },
+    { target: `${SCAN_PREFIX}wax scan --staged of ${s.staged.files} files < ${TARGET_STAGED_MS} ms (wall, node start included)`, short: `< ${TARGET_STAGED_MS} ms`, measured: `${ms(stagedMs)} ms`, pass: stagedMs < TARGET_STAGED_MS },
+    { target: `${SCAN_PREFIX}no wax finding in the ${s.silentFiles} sops-encrypted files and EncryptedSecrets`, short: '0', measured: String(wax.findingsInSilentFiles), pass: wax.findingsInSilentFiles === 0 },
+  ];
+  const [vsSecretlint, vsGitleaks, recallTarget, stagedTarget, silentTarget] = targets;
+
+  const row = (t: ToolResult, target?: Target): string[] => {
+    if (!t.stats) return [t.name, '', '', '', '', '', '', '', '', '', '', `skipped: ${t.note}`];
+    const x = speedup(t);
+    return [
+      t.version ? `${t.name} ${t.version}` : t.name,
+      ms(t.stats.median),
+      ms(t.stats.p90),
+      t.cpu ? ms(t.cpu.median) : 'n/a',
+      t.filesPerSecond!.toFixed(0),
+      t.mbPerSecond!.toFixed(2),
+      t === wax ? '1.0×' : `${x!.toFixed(1)}×`,
+      recallText(t),
+      String(t.findings),
+      String(t.findingsInSilentFiles),
+      String(t.findingsElsewhere),
+      t.note,
+      ...(target ? verdict(target) : []),
+    ];
+  };
+  printTable(
+    `Scan: ${s.files.toLocaleString('en')} files, ${(s.bytes / 1e6).toFixed(1)} MB (${s.largeFiles} big logs/CSVs), ${s.plants} planted secrets, ${s.silentFiles} encrypted files that must stay silent (${s.runs} runs each, round-robin, cold process; generated in ${(s.generateMs / 1000).toFixed(1)} s)\n` +
+      `wall time of the whole process; cpu = its user + system time (GNU time); load average ${s.loadAverage.start.toFixed(2)} → ${s.loadAverage.end.toFixed(2)} on ${cpus().length} cpus`,
+    ['', 'median ms', 'p90 ms', 'cpu ms', 'files/s', 'MB/s', 'wax speed-up', 'recall', 'findings', 'on encrypted', 'unplanted', 'notes', 'target', ''],
+    [row(wax, silentTarget), row(secretlint, vsSecretlint), row(gitleaks, vsGitleaks)],
+  );
+
+  const found = (t: ToolResult, kind: (typeof PLANT_KINDS)[number]) => (t.recall ? `${t.recall.byKind[kind].found}/${t.recall.byKind[kind].planted}` : '');
+  printTable(
+    'Scan recall by kind (found within ±1 line; anywhere in the file for sops-unencrypted and decrypted-twin)',
+    ['kind', 'planted', ...s.tools.map((t) => t.name)],
+    [...PLANT_KINDS.map((k) => [k, String(s.plantsByKind[k]), ...s.tools.map((t) => found(t, k))]), ['total', String(s.plants), ...s.tools.map(recallText)], ['target', '', ...verdict(recallTarget)]],
+  );
+  if (wax.recall && wax.recall.missed.length > 0) {
+    console.log(`wax missed: ${wax.recall.missed.map((p) => `${p.path}:${p.line} ${p.kind} (${p.variant})`).join('; ')}`);
+  }
+
+  const st = s.staged;
+  printTable(`Staged scan: ${st.files} modified files in git's index (${RUNS} runs, cold process each)`, ['', 'median ms', 'p90 ms', 'cpu ms', 'notes', 'target', ''], [
+    ['wax scan --staged', ms(st.stats.median), ms(st.stats.p90), st.cpu ? ms(st.cpu.median) : 'n/a', `${st.findings} findings; ${st.plantsFound}/${st.plantsInStaged} plants in the staged files found`, ...verdict(stagedTarget)],
+  ]);
+  return targets;
+}
+
+/** The scan figures for results.json: recall per kind for every tool, the missed plants only for wax. */
+function scanResultsJson(s: ScanBenchResult): Record<string, unknown> {
+  return {
+    ...s,
+    date: new Date().toISOString(),
+    tools: s.tools.map((t) => ({
+      ...t,
+      recall: t.recall ? { total: t.recall.total, byKind: t.recall.byKind, ...(t.name === SCAN_TOOL_NAMES.wax ? { missed: t.recall.missed } : {}) } : null,
+    })),
+  };
 }
 
 function bench(dir: string): { results: Record<string, unknown>; targets: Target[] } {
