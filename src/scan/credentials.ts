@@ -54,15 +54,16 @@ export async function findCredentials(text: string, path: string, options: { fas
 }
 
 async function runPlan(text: string, path: string, plan: Exclude<ScanPlan, { mode: 'skip' }>): Promise<CredentialHit[]> {
-  const windows = plan.mode === 'whole' ? [{ start: 0, end: text.length }] : plan.windows;
+  const windows: readonly (TextRange & { rules?: readonly string[] })[] = plan.mode === 'whole' ? [{ start: 0, end: text.length, rules: plan.rules }] : plan.windows;
   const hits: CredentialHit[] = [];
-  for (const window of windows) hits.push(...(await lintWindow(text, path, window)));
+  for (const window of windows) hits.push(...(await lintWindow(text, path, window, window.rules)));
   return hits.sort((a, b) => a.start - b.start || a.end - b.end || a.rule.localeCompare(b.rule) || a.messageId.localeCompare(b.messageId));
 }
 
-async function lintWindow(text: string, path: string, window: TextRange): Promise<CredentialHit[]> {
-  const content = text.slice(window.start, window.end);
-  const messages = await (await secretlint()).lint(content, path);
+/** Lints one part of the text with `rules` of the preset (every rule when undefined). */
+async function lintWindow(text: string, path: string, window: TextRange, rules: readonly string[] | undefined): Promise<CredentialHit[]> {
+  const content = window.start === 0 && window.end === text.length ? text : text.slice(window.start, window.end);
+  const messages = await (await secretlint()).lint(content, path, rules);
   // secretlint drops a leading byte order mark and counts its ranges without it.
   const offset = window.start + (content.charCodeAt(0) === 0xfeff ? 1 : 0);
   return messages.map((message) => locateValue(text, message, offset));
@@ -214,7 +215,8 @@ export function describeMessage(messageId: string): string {
 }
 
 interface Secretlint {
-  lint(content: string, path: string): Promise<readonly LintMessage[]>;
+  /** Lints with the preset's rules of these ids (the whole preset when undefined). */
+  lint(content: string, path: string, rules?: readonly string[]): Promise<readonly LintMessage[]>;
   /** The ids of the rules the preset registers, for the table test. */
   readonly ruleIds: readonly string[];
   /** How long the import took, in milliseconds. */
@@ -244,19 +246,36 @@ async function importSecretlint(): Promise<Secretlint> {
   // after some thousand files. secretlint's own CLI switches it off the same way.
   secretLintProfiler.setEnabled(false);
   const loadMs = performance.now() - started;
-  const config = {
-    rules: [{ id: PRESET_ID, rule: preset.creator, rules: [{ id: AWS_RULE_ID, options: { enableIDScanRule: true } }] }],
+  const options = (id: string) => (id === AWS_RULE_ID ? AWS_OPTIONS : undefined);
+  const presetConfig: Config = { rules: [{ id: PRESET_ID, rule: preset.creator, rules: [{ id: AWS_RULE_ID, options: AWS_OPTIONS }] }] };
+  // A rule configured on its own runs exactly as the preset runs it (the preset registers
+  // each rule with no defaults of its own, and the same options), and reports under the
+  // same rule id; the other rules of the preset are not set up for nothing on every call.
+  const configs = new Map<string, Config>();
+  const configFor = (rules: readonly string[] | undefined): Config => {
+    if (rules === undefined) return presetConfig;
+    const key = rules.join('\n');
+    let config = configs.get(key);
+    if (!config) {
+      const wanted = new Set(rules);
+      config = { rules: preset.rules.filter((rule) => wanted.has(rule.meta.id)).map((rule) => ({ id: rule.meta.id, rule, options: options(rule.meta.id) })) };
+      configs.set(key, config);
+    }
+    return config;
   };
-  const lint = async (content: string, path: string): Promise<readonly LintMessage[]> => {
+  const lint = async (content: string, path: string, rules?: readonly string[]): Promise<readonly LintMessage[]> => {
     const result = await lintSource({
       // The core insists on a path or an extension; standard input may come without a name.
       source: { content, filePath: path || 'stdin', ext: secretlintExtension(path), contentType: 'text' },
-      options: { config, noPhysicFilePath: true },
+      options: { config: configFor(rules), noPhysicFilePath: true },
     });
     return result.messages;
   };
   return { lint, ruleIds: preset.rules.map((rule) => rule.meta.id), loadMs };
 }
+
+type Config = Parameters<SecretlintCore['lintSource']>[0]['options']['config'];
+const AWS_OPTIONS = { enableIDScanRule: true };
 
 /**
  * The gcp rule reads a `.p12` file from disk by its path, which would scan the working

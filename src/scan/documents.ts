@@ -18,6 +18,7 @@ import { loadYamlLib } from '../document/stores/yaml.js';
 import { Comment, TreeBranch, type TreeValue } from '../document/tree.js';
 import { walkDocuments } from '../document/walk.js';
 import type { Selector } from '../document/rules.js';
+import { fastJsonOffset, fastYamlDocuments, fastYamlOffset, UNSURE, type FastOffset } from './fast-positions.js';
 
 /** Mapping keys and sequence indices from a document's root down to one value. */
 export type Location = readonly (string | number)[];
@@ -184,6 +185,7 @@ export function describeLocation(location: Location): string {
  */
 export class ValueLocator {
   private yamlDocs: Document.Parsed[] | undefined;
+  private fastYaml: ReturnType<typeof fastYamlDocuments> | undefined;
   private lineStarts: number[] | undefined;
 
   constructor(
@@ -204,13 +206,24 @@ export class ValueLocator {
     }
   }
 
-  /** YAML, JSON and the binary envelope (which is JSON): the YAML library reads all three with ranges. */
+  /**
+   * YAML, JSON and the binary envelope (which is JSON): the YAML library reads all three
+   * with ranges. The fast readers answer first, and the library is loaded only for what
+   * they leave to it.
+   */
   private locateTree(document: number, location: Location): Position {
-    this.yamlDocs ??= parseWithRanges(this.text);
-    const doc = this.yamlDocs[document];
-    if (!doc) return FILE_POSITION;
-    const offset = nodeOffset(doc, location);
+    let offset = this.fastOffset(document, location);
+    if (offset === UNSURE) {
+      this.yamlDocs ??= parseWithRanges(this.text);
+      offset = libraryOffset(this.yamlDocs, document, location);
+    }
     return offset === undefined ? FILE_POSITION : this.positionAt(offset);
+  }
+
+  private fastOffset(document: number, location: Location): FastOffset {
+    if (this.format !== 'yaml') return document === 0 ? fastJsonOffset(this.text, location) : UNSURE;
+    this.fastYaml ??= fastYamlDocuments(this.text);
+    return this.fastYaml === UNSURE ? UNSURE : fastYamlOffset(this.fastYaml, document, location);
   }
 
   /** dotenv keys are verbatim, one `KEY=VALUE` per line. */
@@ -264,7 +277,13 @@ function lineStartsOf(text: string): number[] {
   return starts;
 }
 
-function parseWithRanges(text: string): Document.Parsed[] {
+/** Where the library puts the node at `location` (see `nodeOffset`); undefined for no such document. */
+export function libraryOffset(docs: readonly Document.Parsed[], document: number, location: Location): number | undefined {
+  const doc = docs[document];
+  return doc ? nodeOffset(doc, location) : undefined;
+}
+
+export function parseWithRanges(text: string): Document.Parsed[] {
   // Lenient on purpose: positions only, and the stores already accepted this text.
   const docs = loadYamlLib().parseAllDocuments(text, { uniqueKeys: false, merge: false, strict: false, prettyErrors: false });
   return Array.isArray(docs) ? docs : [docs];

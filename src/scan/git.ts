@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ExitCode, UsageError, WaxError } from '../errors.js';
-import { loadFile, toSlashes, type Loaded, type ScanSource, type SideFile } from './sources.js';
+import { joinClean, loadFile, toSlashes, type Loaded, type ScanSource, type SideFile } from './sources.js';
 
 /** git failed, or the directory is not a repository. */
 export class GitError extends WaxError {
@@ -257,7 +257,7 @@ export async function stagedSource(paths: readonly string[], cwd: string = proce
     },
     exists: (path) => index.has(path),
     read: readStaged,
-    locate: (path) => join(root, path),
+    locate: (path) => joinClean(root, path),
     sopsConfig: () => stagedSideFile('.sops.yaml'),
     waxignore: () => stagedSideFile('.waxignore'),
     close: () => blobs.close(),
@@ -266,7 +266,7 @@ export async function stagedSource(paths: readonly string[], cwd: string = proce
 
 /** Tracked files read from the working tree: `--all` and `--since`. */
 function workingTreeSource(root: string, files: string[]): ScanSource {
-  const locate = (path: string) => join(root, path);
+  const locate = (path: string) => joinClean(root, path);
   const sideFile = async (name: string): Promise<SideFile | undefined> => (existsSync(locate(name)) ? { path: locate(name), name } : undefined);
   return {
     list: async () => files,

@@ -3,10 +3,11 @@
  * expressions over the whole text of every file it is given (about 1 ms per 30 KB), which
  * alone would spend the hook's budget for a 30 MB repository. But every pattern of the
  * preset contains a literal piece (`AKIA`, `ghp_`, `-----BEGIN`, `://` … `@`, the words of
- * `aws_secret_access_key = …`), so a scan of the text for those anchors tells which
- * lines can hold a match at all. A file without anchors never reaches secretlint; a file
- * with a few is linted only in windows of lines around them, each wide enough to hold
- * every match that the anchor's rule can produce there.
+ * `aws_secret_access_key = …`), so a search of the text for those anchors tells which
+ * lines can hold a match at all, and which rules can match there. A file without anchors
+ * never reaches secretlint; a file with a few is linted only in windows of lines around
+ * them, each wide enough to hold every match that the anchor's rule can produce there,
+ * and only by the rules whose anchors lie in the window.
  *
  * The table must stay a superset of the preset: a rule whose matches contain none of its
  * anchors would be silently skipped. `test/scan/credentials.test.ts` fails when the preset
@@ -20,25 +21,38 @@ import type { TextRange } from './sops-regions.js';
 
 /** How far from its anchor a match of the rule can reach. */
 export type Reach =
-  /** The match lies on the anchor's line (its pattern cannot cross a newline). */
-  | 'line'
-  /** On the anchor's line, and only when an `@` follows the anchor there (`user:password@host`). */
-  | 'url-credentials'
   /**
-   * The match starts on the anchor's line, but `\s*` around its `:`/`=` separator lets the
-   * separator and the value sit on the next non-blank lines: the window takes two of them.
+   * The match lies on the lines the anchor spans: its pattern crosses a newline only
+   * inside the anchor (one line for a literal; a pattern anchor may span several).
    */
-  | 'next-lines'
+  | 'line'
+  /** On the anchor's line, and only when `user:password@` follows the anchor there. */
+  | 'url-credentials'
   /** From a `-----BEGIN … PRIVATE KEY` line through the next `-----END` line. */
   | 'pem-private-key'
   /** The rule looks at the whole file (parses it, or switches reporting on and off). */
   | 'file';
 
+/**
+ * A regular expression that every match of the rule contains a match of. It is tried
+ * only where one of its probes occurs, which is what keeps it cheap: searching a whole
+ * text for a pattern that starts with common letters costs ten times a probe's search.
+ */
+export interface AnchorPattern {
+  readonly source: string;
+  readonly ignoreCase?: boolean;
+  /** The characters a match can start with: a hit whose would-be start is another is not tried. */
+  readonly startsWith: string;
+  /** Literals of which every match of `source` holds one, `probeAt` characters from its start. */
+  readonly probes: readonly string[];
+  readonly probeAt: number;
+}
+
 export interface Anchor {
   /** Literal text every match (or the file, for `file`) contains. */
   readonly literal?: string;
-  /** A regular expression source instead of a literal, always matched ignoring case. */
-  readonly pattern?: string;
+  /** A regular expression instead of a literal. */
+  readonly pattern?: AnchorPattern;
   /**
    * The rule's pattern puts `(?<!\p{L})` or `\b` right before the literal, so a hit right
    * after an ASCII letter (`zAKIA` inside base64 or an identifier) cannot start a match
@@ -52,6 +66,11 @@ export interface RuleAnchors {
   readonly anchors: readonly Anchor[];
   /** The rule only ever looks at files for which this holds. */
   readonly appliesTo?: (path: string) => boolean;
+  /**
+   * The rule reports nothing of its own: it only switches other rules' reports off, so
+   * its anchor matters only in a file where another rule has one.
+   */
+  readonly filtersOthers?: boolean;
 }
 
 /** Literals that a match holds on its own line, anywhere. */
@@ -65,10 +84,28 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
     anchors: [
       // AWSAccessKeyID (enableIDScanRule): \b(A3T[A-Z0-9]|AKIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ASIA)[A-Z0-9]{16}\b
       ...token('A3T', 'AKIA', 'AGPA', 'AIDA', 'AROA', 'AIPA', 'ANPA', 'ANVA', 'ASIA'),
-      // AWSSecretAccessKey: ["']?(AWS)?_?SECRET_?ACCESS_?KEY["']?\s*(:|=>|=)\s*["']?[A-Za-z0-9/+=]{40}
-      { pattern: String.raw`secret_?access_?key["']?\s*[:=]`, reach: 'next-lines' },
-      // AWSAccountID (enableIDScanRule): ["']?(AWS)?_?ACCOUNT_?(ID)?["']?\s*(:|=>|=)\s*["']?\d{4}-?\d{4}-?\d{4}
-      { pattern: String.raw`account_?(?:id)?["']?\s*[:=]`, reach: 'next-lines' },
+      // AWSSecretAccessKey: ["']?(AWS)?_?SECRET_?ACCESS_?KEY["']?\s*(:|=>|=)\s*["']?[A-Za-z0-9/+=]{40}…,
+      // each word in one of three spellings. The anchor runs from ACCESS to the value, so
+      // the window holds the key, the separator and the value even on separate lines.
+      {
+        pattern: {
+          source: String.raw`(?<=(?:SECRET|secret|Secret)_?)(?:ACCESS|access|Access)_?(?:KEY|key|Key)["']?\s*(?::|=>|=)\s*["']?[A-Za-z0-9/+=]{40}`,
+          startsWith: 'aA',
+          probes: ['cc', 'CC'],
+          probeAt: 1,
+        },
+        reach: 'line',
+      },
+      // AWSAccountID (enableIDScanRule): ("|')?(AWS)?_?(ACCOUNT)_?(ID)?("|')?\s*(:|=>|=)\s*("|')?\d{4}-?\d{4}-?\d{4}…
+      {
+        pattern: {
+          source: String.raw`(?:ACCOUNT|account|Account)_?(?:ID|id|Id)?["']?\s*(?::|=>|=)\s*["']?[0-9]{4}-?[0-9]{4}-?[0-9]{4}`,
+          startsWith: 'aA',
+          probes: ['cc', 'CC'],
+          probeAt: 1,
+        },
+        reach: 'line',
+      },
     ],
   },
   '@secretlint/secretlint-rule-gcp': {
@@ -93,7 +130,8 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
   },
   '@secretlint/secretlint-rule-slack': {
     // SLACK_TOKEN \b(xoxb|xoxp|xapp|xoxa|xoxo|xoxr)-…; IncomingWebhook https://hooks.slack.com/services/… (/i)
-    anchors: [...token('xox', 'xapp-'), { pattern: String.raw`hooks\.slack\.com`, reach: 'line' }],
+    // The webhook's `https://` is part of the match, so its `://` finds it.
+    anchors: [...token('xox', 'xapp-'), { pattern: { source: String.raw`https:\/\/hooks\.slack\.com`, ignoreCase: true, startsWith: 'hH', probes: ['://'], probeAt: 5 }, reach: 'line' }],
   },
   '@secretlint/secretlint-rule-sendgrid': { anchors: token('SG.') },
   '@secretlint/secretlint-rule-shopify': { anchors: token('shppa_', 'shpca_', 'shpat_', 'shpss_') },
@@ -127,125 +165,279 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
     // secretlint-disable / -enable / -disable-line / -disable-next-line switch reporting
     // for the rest of the file, so a file that has one is linted whole.
     anchors: [{ literal: 'secretlint-', reach: 'file' }],
+    filtersOthers: true,
   },
 };
+
+/** A part of the text to lint, and the rules that can match in it. */
+export interface PlannedWindow extends TextRange {
+  /** Rule ids, in no particular order. */
+  readonly rules: readonly string[];
+}
 
 /** What to hand to secretlint for one file. */
 export type ScanPlan =
   | { readonly mode: 'skip' }
-  | { readonly mode: 'whole' }
-  | { readonly mode: 'windows'; readonly windows: readonly TextRange[] };
+  /** `rules` undefined: every rule of the preset. */
+  | { readonly mode: 'whole'; readonly rules?: readonly string[] }
+  | { readonly mode: 'windows'; readonly windows: readonly PlannedWindow[] };
 
 // One secretlint call costs about as much as linting 2 KB more text (measured on Node 20:
 // some 50 µs to set up the preset's rules, some 40 µs per KB of text), so a file this
 // small is linted whole, and a larger one whole once its windows would cost more.
 const CALL_COST_IN_CHARS = 2048;
 
+/**
+ * Characters rare in code and configuration, the rarest first. Each literal anchor is
+ * searched for by one of these it contains, and its other characters are checked around
+ * each hit; one `indexOf` pass per character serves every literal that shares it, so the
+ * characters are picked to cover the most literals with the fewest passes. `indexOf`
+ * finds a rare character at memory speed, so a dozen passes cost less than one regular
+ * expression of every anchor, which tries each position of the text in turn.
+ */
+const PROBE_CHARACTERS = '\\@JKGA_k';
+/**
+ * Letters from the most to the least frequent in English text. A literal with none of
+ * the probe characters is searched for by a prefix it shares with others (`hv` for `hvs.`,
+ * `hvb.`, `hvr.`), else from its rarest letter on (`dapi` as `pi`): the search stops in
+ * native code at each occurrence of the probe's first character.
+ */
+const LETTERS_BY_FREQUENCY = 'etaoinsrhldcumfpgwybvkxjqz';
+
+/** What a hit of an anchor opens: a window of this reach, for these rules. */
 interface CompiledAnchor {
+  readonly rules: readonly string[];
   readonly reach: Reach;
-  readonly appliesTo?: (path: string) => boolean;
 }
 
-/** A literal anchor, found through its lead: its first character of `LEAD_CHARACTERS`. */
+/** A literal anchor, found through its probe. */
 interface LiteralSpec {
   readonly literal: string;
-  /** The index of the lead character in the literal. */
-  readonly lead: number;
+  /** Where the probe sits in the literal. */
+  readonly probeAt: number;
+  /**
+   * One more character of the literal checked before the whole literal is compared (code
+   * -1: none), relative to the probe's hit: most hits of a probe have the right neighbour
+   * by chance (`t_` in `request_id` for `shpat_`), few have two.
+   */
+  readonly confirmAt: number;
+  readonly confirmCode: number;
   readonly afterNonLetter: boolean;
   readonly anchors: readonly CompiledAnchor[];
 }
 
+interface PatternSpec {
+  /** Sticky: tried exactly where a match would start. */
+  readonly regex: RegExp;
+  readonly probeAt: number;
+  /** Codes of the characters a match can start with. */
+  readonly startCodes: readonly number[];
+  readonly anchor: CompiledAnchor;
+}
+
+/** Literal specs by the code of an ASCII character next to the probe (anchors are ASCII). */
+type ByCharacter = readonly (readonly LiteralSpec[] | undefined)[];
+
+/** One `indexOf` pass, and what each hit may be. */
+interface Probe {
+  readonly text: string;
+  /** Literals whose probe is preceded by a character of theirs, by that character. */
+  readonly byCharBefore: ByCharacter;
+  /** Literals that start with the probe, by the character after it. */
+  readonly byCharAfter: ByCharacter;
+  /** Literals that are the probe itself. */
+  readonly whole: readonly LiteralSpec[];
+  readonly patterns: readonly PatternSpec[];
+}
+
 interface CompiledTable {
-  /** Matches at the lead character of every literal anchor (a superset: hits are checked). */
-  readonly leads: RegExp;
-  readonly specsByLead: ReadonlyMap<string, readonly LiteralSpec[]>;
-  /** Case-insensitive patterns, one capture group each, in `byGroup` order. */
-  readonly patterns: RegExp;
-  readonly byGroup: readonly CompiledAnchor[];
+  readonly probes: readonly Probe[];
+  /** Searched for only once another rule has opened a window. */
+  readonly filterProbes: readonly Probe[];
 }
 
-/**
- * Characters that are rare in code and configuration compared with letters. Each literal
- * is scanned for at its first such character (or its first character when it has none),
- * with the rest checked around it, so that the alternatives start with a handful of
- * distinct characters: V8 then skips to the next of them instead of trying sixty literals
- * at every position (2-3x faster on code; leading with each literal's rarest letter
- * instead is slower again, as the set of first characters grows).
- */
-const LEAD_CHARACTERS = /[_\-.:\\@=/]/;
+/** The `appliesTo` tests of the table: which of them hold picks the compiled table for a path. */
+const PATH_TESTS = [...new Set(Object.values(PRESET_ANCHORS).flatMap((entry) => (entry.appliesTo ? [entry.appliesTo] : [])))];
+const compiled = new Map<string, CompiledTable>();
 
-let compiled: CompiledTable | undefined;
-
-function table(): CompiledTable {
-  return (compiled ??= compile(PRESET_ANCHORS));
+/** The table of the rules that apply to `path` (one for JSON files, one for the rest). */
+function tableFor(path: string): CompiledTable {
+  let key = '';
+  for (const test of PATH_TESTS) key += test(path) ? '1' : '0';
+  let table = compiled.get(key);
+  if (!table) {
+    table = compile(PRESET_ANCHORS, (entry) => !entry.appliesTo || entry.appliesTo(path));
+    compiled.set(key, table);
+  }
+  return table;
 }
 
-function compile(rules: Readonly<Record<string, RuleAnchors>>): CompiledTable {
-  const literals = new Map<string, { afterNonLetter: boolean; anchors: CompiledAnchor[] }>();
-  const groups: string[] = [];
-  const byGroup: CompiledAnchor[] = [];
-  for (const rule of Object.values(rules)) {
-    for (const anchor of rule.anchors) {
-      const compiledAnchor = { reach: anchor.reach, appliesTo: rule.appliesTo };
+interface ProbeBuilder {
+  before: LiteralSpec[][];
+  after: LiteralSpec[][];
+  whole: LiteralSpec[];
+  patterns: PatternSpec[];
+}
+
+interface LiteralEntry {
+  afterNonLetter: boolean;
+  /** Rules by reach: one window per reach and hit. */
+  rules: Map<Reach, string[]>;
+  filters: boolean;
+}
+
+function compile(table: Readonly<Record<string, RuleAnchors>>, applies: (entry: RuleAnchors) => boolean): CompiledTable {
+  const groups = { probes: new Map<string, ProbeBuilder>(), filterProbes: new Map<string, ProbeBuilder>() };
+  const literals = new Map<string, LiteralEntry>();
+  for (const [rule, entry] of Object.entries(table)) {
+    if (!applies(entry)) continue;
+    for (const anchor of entry.anchors) {
       if (anchor.literal !== undefined) {
-        const entry = literals.get(anchor.literal) ?? { afterNonLetter: true, anchors: [] };
-        // A literal that one rule finds anywhere is looked for anywhere.
-        entry.afterNonLetter &&= anchor.afterNonLetter === true;
-        entry.anchors.push(compiledAnchor);
-        literals.set(anchor.literal, entry);
+        const known = literals.get(anchor.literal) ?? { afterNonLetter: true, rules: new Map<Reach, string[]>(), filters: true };
+        // A literal that one rule finds anywhere is looked for anywhere, and always when one rule reports.
+        known.afterNonLetter &&= anchor.afterNonLetter === true;
+        known.filters &&= entry.filtersOthers === true;
+        known.rules.set(anchor.reach, [...(known.rules.get(anchor.reach) ?? []), rule]);
+        literals.set(anchor.literal, known);
       } else if (anchor.pattern !== undefined) {
-        groups.push(`(${anchor.pattern})`);
-        byGroup.push(compiledAnchor);
+        const { source, ignoreCase, startsWith, probes, probeAt } = anchor.pattern;
+        const spec = {
+          regex: new RegExp(source, ignoreCase ? 'iy' : 'y'),
+          probeAt,
+          startCodes: Array.from(startsWith, (c) => c.charCodeAt(0)),
+          anchor: { rules: [rule], reach: anchor.reach },
+        };
+        const target = entry.filtersOthers ? groups.filterProbes : groups.probes;
+        for (const probe of probes) probeBuilder(target, probe).patterns.push(spec);
       }
     }
   }
-  const specs = [...literals].map(([literal, entry]) => ({ literal, lead: leadIndex(literal), ...entry }));
-  const specsByLead = new Map<string, LiteralSpec[]>();
-  for (const spec of specs) {
-    const lead = spec.literal[spec.lead]!;
-    specsByLead.set(lead, [...(specsByLead.get(lead) ?? []), spec]);
+  for (const [target, filters] of [[groups.probes, false], [groups.filterProbes, true]] as const) {
+    const group = [...literals].filter(([, known]) => known.filters === filters);
+    const probes = assignProbes(group.map(([literal]) => literal));
+    for (const [literal, known] of group) addLiteralSpec(target, literal, probes.get(literal)!, known);
   }
-  return {
-    leads: new RegExp(specs.map(leadPattern).join('|') || '(?!)', 'g'),
-    specsByLead,
-    patterns: new RegExp(groups.join('|') || '(?!)', 'gi'),
-    byGroup,
-  };
+  return { probes: [...groups.probes].map(finishProbe), filterProbes: [...groups.filterProbes].map(finishProbe) };
 }
 
-function leadIndex(literal: string): number {
-  return Math.max(0, literal.search(LEAD_CHARACTERS));
+interface ProbePlace {
+  readonly probe: string;
+  /** Where the probe sits in the literal. */
+  readonly probeAt: number;
 }
 
-/** `github_pat_` → `_(?<=(?<![A-Za-z])github_)(?=pat_)`: the lead, then what surrounds it. */
-function leadPattern(spec: LiteralSpec): string {
-  const before = spec.literal.slice(0, spec.lead + 1);
-  const after = spec.literal.slice(spec.lead + 1);
-  const boundary = spec.afterNonLetter ? '(?<![A-Za-z])' : '';
-  const lookbehind = before.length > 1 || boundary ? `(?<=${boundary}${escapeRegExp(before)})` : '';
-  return `${escapeRegExp(spec.literal[spec.lead]!)}${lookbehind}${after ? `(?=${escapeRegExp(after)})` : ''}`;
+/** The probe of each literal: see PROBE_CHARACTERS and LETTERS_BY_FREQUENCY. */
+function assignProbes(literals: readonly string[]): Map<string, ProbePlace> {
+  const places = new Map<string, ProbePlace>();
+  let rest = [...literals];
+  for (;;) {
+    // The probe character that covers the most literals left; on a tie, the rarer one.
+    let best: string | undefined;
+    let covered = 0;
+    for (const character of PROBE_CHARACTERS) {
+      const count = rest.filter((literal) => literal.includes(character)).length;
+      if (count > covered) [best, covered] = [character, count];
+    }
+    if (best === undefined) break;
+    for (const literal of rest) if (literal.includes(best)) places.set(literal, { probe: best, probeAt: literal.indexOf(best) });
+    rest = rest.filter((literal) => !places.has(literal));
+  }
+  for (const literal of rest) {
+    const sharing = rest.filter((other) => other.slice(0, 2) === literal.slice(0, 2));
+    if (sharing.length > 1) places.set(literal, { probe: commonPrefix(sharing), probeAt: 0 });
+    else places.set(literal, { probe: literal.slice(rarestLetter(literal)), probeAt: rarestLetter(literal) });
+  }
+  return places;
 }
 
-function escapeRegExp(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+function commonPrefix(strings: readonly string[]): string {
+  let prefix = strings[0]!;
+  for (const s of strings) while (!s.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix;
 }
 
-/** Finds the anchors in `text` and turns them into what secretlint must see. */
+function rarestLetter(literal: string): number {
+  let rarest = 0;
+  let rank = -1;
+  for (let i = 0; i < literal.length; i++) {
+    const letterRank = LETTERS_BY_FREQUENCY.indexOf(literal[i]!.toLowerCase());
+    if (letterRank > rank) [rarest, rank] = [i, letterRank];
+  }
+  return rarest;
+}
+
+function addLiteralSpec(probes: Map<string, ProbeBuilder>, literal: string, { probe, probeAt }: ProbePlace, known: LiteralEntry): void {
+  const keyedBefore = probeAt > 0;
+  // The neighbour the table is keyed by is checked by the lookup; confirm the next one out.
+  const confirmAt = keyedBefore && probeAt >= 2 ? -2 : probe.length + (keyedBefore ? 0 : 1);
+  const confirmCode = probeAt + confirmAt >= 0 && probeAt + confirmAt < literal.length ? literal.charCodeAt(probeAt + confirmAt) : -1;
+  const anchors = [...known.rules].map(([reach, rules]) => ({ reach, rules }));
+  const spec: LiteralSpec = { literal, probeAt, confirmAt, confirmCode, afterNonLetter: known.afterNonLetter, anchors };
+  const builder = probeBuilder(probes, probe);
+  if (literal === probe) builder.whole.push(spec);
+  else if (keyedBefore) (builder.before[literal.charCodeAt(probeAt - 1)] ??= []).push(spec);
+  else (builder.after[literal.charCodeAt(probe.length)] ??= []).push(spec);
+}
+
+function probeBuilder(probes: Map<string, ProbeBuilder>, text: string): ProbeBuilder {
+  let builder = probes.get(text);
+  if (!builder) {
+    builder = { before: [], after: [], whole: [], patterns: [] };
+    probes.set(text, builder);
+  }
+  return builder;
+}
+
+function finishProbe([text, builder]: [string, ProbeBuilder]): Probe {
+  // Dense arrays of 128 slots: a hit's neighbour is looked up without a hash.
+  const dense = (sparse: LiteralSpec[][]) => Array.from({ length: 128 }, (_, code) => sparse[code]);
+  return { text, byCharBefore: dense(builder.before), byCharAfter: dense(builder.after), whole: builder.whole, patterns: builder.patterns };
+}
+
+const SKIP: ScanPlan = { mode: 'skip' };
+
+/**
+ * Finds the anchors in `text` and turns them into what secretlint must see. The search
+ * runs on every file; the planning only on the few with hits, in a function of its own,
+ * so that the optimiser compiles the search alone (it recompiles whatever it inlines, at
+ * a cost a short run never earns back).
+ */
 export function planScan(text: string, path: string): ScanPlan {
-  const windows: TextRange[] = [];
-  for (const { offset, length, anchor } of anchorHits(text)) {
-    if (anchor.appliesTo && !anchor.appliesTo(path)) continue;
-    if (anchor.reach === 'file') return { mode: 'whole' };
+  const table = tableFor(path);
+  const hits: AnchorHit[] = [];
+  for (const probe of table.probes) findAnchors(text, probe, hits);
+  return hits.length === 0 ? SKIP : planWindows(text, table, hits);
+}
+
+function planWindows(text: string, table: CompiledTable, hits: AnchorHit[]): ScanPlan {
+  const windows: PlannedWindow[] = [];
+  let whole: Set<string> | undefined;
+  const collect = ({ offset, length, anchor }: AnchorHit) => {
+    if (anchor.reach === 'file') {
+      whole ??= new Set();
+      for (const rule of anchor.rules) whole.add(rule);
+      return;
+    }
     const window = windowFor(text, offset, offset + length, anchor.reach);
-    if (window) windows.push(window);
-  }
-  if (windows.length === 0) return { mode: 'skip' };
+    if (window) windows.push({ ...window, rules: anchor.rules });
+  };
+  hits.forEach(collect);
+  if (windows.length === 0 && whole === undefined) return SKIP;
+  const filterHits: AnchorHit[] = [];
+  for (const probe of table.filterProbes) findAnchors(text, probe, filterHits);
+  filterHits.forEach(collect);
+  if (whole !== undefined) return { mode: 'whole', rules: [...unionOfRules(windows, whole)] };
   const merged = mergeWindows(windows);
   const windowed = merged.reduce((sum, w) => sum + (w.end - w.start), 0);
   const windowsCost = merged.length * CALL_COST_IN_CHARS + windowed;
   const wholeCost = CALL_COST_IN_CHARS + text.length;
-  if (text.length <= CALL_COST_IN_CHARS || windowsCost >= wholeCost) return { mode: 'whole' };
+  if (text.length <= CALL_COST_IN_CHARS || windowsCost >= wholeCost) return { mode: 'whole', rules: [...unionOfRules(merged, new Set())] };
   return { mode: 'windows', windows: merged };
+}
+
+function unionOfRules(windows: readonly PlannedWindow[], into: Set<string>): Set<string> {
+  for (const window of windows) for (const rule of window.rules) into.add(rule);
+  return into;
 }
 
 interface AnchorHit {
@@ -254,20 +446,44 @@ interface AnchorHit {
   readonly anchor: CompiledAnchor;
 }
 
-function* anchorHits(text: string): Generator<AnchorHit> {
-  const { leads, specsByLead, patterns, byGroup } = table();
-  for (const m of text.matchAll(leads)) {
-    // Every literal with this lead is checked, so the order of the alternatives never hides one.
-    for (const spec of specsByLead.get(m[0]) ?? []) {
-      const offset = m.index - spec.lead;
-      if (offset < 0 || !text.startsWith(spec.literal, offset)) continue;
-      if (spec.afterNonLetter && isAsciiLetter(text.charCodeAt(offset - 1))) continue;
-      for (const anchor of spec.anchors) yield { offset, length: spec.literal.length, anchor };
-    }
+/**
+ * Every hit of one probe's anchors in `text`, in order. Written for the interpreter as
+ * much as for the optimiser: a scan is one short run, and most of it happens before this
+ * loop is optimised, so a hit that leads nowhere costs one lookup and nothing else.
+ */
+function findAnchors(text: string, probe: Probe, hits: AnchorHit[]): void {
+  const { text: needle, byCharBefore, byCharAfter, whole, patterns } = probe;
+  const afterOffset = needle.length;
+  const checkWhole = whole.length > 0;
+  const checkPatterns = patterns.length > 0;
+  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+    if (checkWhole) addLiterals(text, at, whole, hits);
+    // At 0 the code is NaN, which no slot holds; past the ASCII range, none either.
+    const before = byCharBefore[text.charCodeAt(at - 1)];
+    if (before !== undefined) addLiterals(text, at, before, hits);
+    const after = byCharAfter[text.charCodeAt(at + afterOffset)];
+    if (after !== undefined) addLiterals(text, at, after, hits);
+    if (checkPatterns) addPatterns(text, at, patterns, hits);
   }
-  for (const m of text.matchAll(patterns)) {
-    const group = m.findIndex((captured, index) => index > 0 && captured !== undefined);
-    yield { offset: m.index, length: m[0].length, anchor: byGroup[group - 1]! };
+}
+
+function addLiterals(text: string, probeHit: number, specs: readonly LiteralSpec[], hits: AnchorHit[]): void {
+  for (const spec of specs) {
+    if (spec.confirmCode !== -1 && text.charCodeAt(probeHit + spec.confirmAt) !== spec.confirmCode) continue;
+    const offset = probeHit - spec.probeAt;
+    if (offset < 0 || !text.startsWith(spec.literal, offset)) continue;
+    if (spec.afterNonLetter && isAsciiLetter(text.charCodeAt(offset - 1))) continue;
+    for (const anchor of spec.anchors) hits.push({ offset, length: spec.literal.length, anchor });
+  }
+}
+
+function addPatterns(text: string, probeHit: number, patterns: readonly PatternSpec[], hits: AnchorHit[]): void {
+  for (const { regex, probeAt, startCodes, anchor } of patterns) {
+    const start = probeHit - probeAt;
+    if (start < 0 || !startCodes.includes(text.charCodeAt(start))) continue;
+    regex.lastIndex = start;
+    const m = regex.exec(text);
+    if (m) hits.push({ offset: start, length: m[0].length, anchor });
   }
 }
 
@@ -275,46 +491,37 @@ function isAsciiLetter(code: number): boolean {
   return (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 }
 
-function windowFor(text: string, start: number, end: number, reach: Reach): TextRange | undefined {
-  const first = lineStartAt(text, start);
-  const last = lineEndAt(text, start);
+/**
+ * What must follow `://` for either rule to report: a user name, `:`, a password, `@`,
+ * with the character classes of the database rules (the basic-auth rule's are narrower).
+ */
+const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
+
+function windowFor(text: string, start: number, end: number, reach: Exclude<Reach, 'file'>): TextRange | undefined {
   switch (reach) {
     case 'line':
-      return { start: first, end: last };
+      return { start: lineStartAt(text, start), end: lineEndAt(text, end - 1) };
     case 'url-credentials':
-      return text.slice(end, last).includes('@') ? { start: first, end: last } : undefined;
-    case 'next-lines':
-      return { start: first, end: endOfNonBlankLines(text, lineEndAt(text, end - 1), 2) };
+      URL_USERINFO.lastIndex = end;
+      return URL_USERINFO.test(text) ? { start: lineStartAt(text, start), end: lineEndAt(text, start) } : undefined;
     case 'pem-private-key': {
+      const last = lineEndAt(text, start);
       if (!text.slice(end, last).includes('PRIVATE KEY')) return undefined;
       const close = text.indexOf('-----END', end);
-      return { start: first, end: close < 0 ? last : lineEndAt(text, close) };
+      return { start: lineStartAt(text, start), end: close < 0 ? last : lineEndAt(text, close) };
     }
-    case 'file':
-      return { start: 0, end: text.length };
   }
 }
 
-/** The offset past the `count`-th non-blank line that starts at or after `from`. */
-function endOfNonBlankLines(text: string, from: number, count: number): number {
-  let position = from;
-  let seen = 0;
-  while (seen < count && position < text.length) {
-    const next = lineEndAt(text, position);
-    // `\s` as the preset's patterns use it, so a line they would skip counts as blank here.
-    if (/\S/.test(text.slice(position, next))) seen++;
-    position = next;
-  }
-  return position;
-}
-
-function mergeWindows(windows: TextRange[]): TextRange[] {
+function mergeWindows(windows: PlannedWindow[]): PlannedWindow[] {
   const sorted = windows.sort((a, b) => a.start - b.start);
-  const merged: TextRange[] = [];
+  const merged: PlannedWindow[] = [];
   for (const window of sorted) {
     const last = merged[merged.length - 1];
-    if (last && window.start <= last.end) merged[merged.length - 1] = { start: last.start, end: Math.max(last.end, window.end) };
-    else merged.push(window);
+    if (last && window.start <= last.end) {
+      const rules = window.rules.every((rule) => last.rules.includes(rule)) ? last.rules : [...new Set([...last.rules, ...window.rules])];
+      merged[merged.length - 1] = { start: last.start, end: Math.max(last.end, window.end), rules };
+    } else merged.push(window);
   }
   return merged;
 }

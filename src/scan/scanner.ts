@@ -9,6 +9,7 @@
  * like any other file: by design it holds public key identifiers only, which no detector
  * flags, and a private key pasted into it by mistake is exactly what must be stopped.
  */
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { ConfigError, WaxError } from '../errors.js';
 import type { CreationRule, SopsConfig } from '../config.js';
 import type { ScanSource, SideFile } from './sources.js';
+import { translatePathRegex } from './path-regex.js';
 import { allowedInline, compileWaxignore, splitLines, type IgnoreMatcher } from './suppress.js';
 import { maskSecret, type Detector, type Finding, type RawFinding, type ScanContext, type ScanOptions, type ScanTarget } from './types.js';
 
@@ -89,6 +91,11 @@ export function toFinding(path: string, raw: RawFinding): Finding {
   };
 }
 
+/** The content as UTF-8 text; pure ASCII (most code and configuration) reads the same as ASCII, about twice as fast. */
+export function decode(content: Buffer): string {
+  return isAscii(content) ? content.toString('ascii') : content.toString('utf8');
+}
+
 export function isBinary(content: Buffer): boolean {
   return content.subarray(0, BINARY_PROBE_BYTES).includes(0);
 }
@@ -115,10 +122,12 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
   };
   const tally: Tally = { scanned: 0, binary: 0, tooLarge: [], ignored: 0, allowedInline: 0, findings: [], baselined: [] };
   const scanOne = async (path: string) => {
-    const location = source.locate(path);
-    if (excluded.has(location) || ignored(location)) {
-      tally.ignored++;
-      return;
+    if (ignored !== undefined || excluded.size > 0) {
+      const location = source.locate(path);
+      if (excluded.has(location) || ignored?.(location)) {
+        tally.ignored++;
+        return;
+      }
     }
     await scanFile(path, source, context, settings, tally);
   };
@@ -155,7 +164,7 @@ async function scanFile(path: string, source: ScanSource, context: ScanContext, 
   }
   tally.scanned++;
   const target: ScanTarget = { path, content: loaded.content };
-  const text = loaded.content.toString('utf8');
+  const text = decode(loaded.content);
   const raws = await detectAll(target, text, context, settings.detectors);
   if (raws.length === 0) return;
   const lines = splitLines(text);
@@ -227,9 +236,10 @@ function memoize(read: (path: string) => Promise<Buffer | undefined>): (path: st
   };
 }
 
-async function waxignoreMatcher(source: ScanSource): Promise<IgnoreMatcher> {
+/** The `.waxignore` test, or undefined when there is none (and nothing to locate). */
+async function waxignoreMatcher(source: ScanSource): Promise<IgnoreMatcher | undefined> {
   const file = await source.waxignore();
-  if (!file) return () => false;
+  if (!file) return undefined;
   const matches = await compileWaxignore(file);
   // The ignore file holds patterns, not secrets: it is never scanned itself.
   return (location) => location === file.path || matches(location);
@@ -244,7 +254,8 @@ async function creationRuleResolver(source: ScanSource): Promise<(path: string) 
   const file = await source.sopsConfig();
   if (!file) return async () => undefined;
   const config = await loadSideConfig(file);
-  const { compileRe2 } = await import('../document/rules.js');
+  // The RE2 engine is loaded only for a pattern that JavaScript cannot run the same way.
+  const compileRe2 = async (pattern: string, what: string) => (await import('../document/rules.js')).compileRe2(pattern, what);
   const walk: { rule: CreationRule; matches?: (path: string) => boolean }[] = [];
   for (const rule of config.creationRules) {
     if (!rule.pathRegex) {
@@ -252,15 +263,20 @@ async function creationRuleResolver(source: ScanSource): Promise<(path: string) 
       break;
     }
     try {
-      walk.push({ rule, matches: await compileRe2(rule.pathRegex, 'path_regex') });
+      walk.push({ rule, matches: translatePathRegex(rule.pathRegex) ?? (await compileRe2(rule.pathRegex, 'path_regex')) });
     } catch (error) {
       if (!(error instanceof WaxError)) throw error;
       throw new ConfigError(`${file.name}: creation_rules[${rule.index}]: ${error.message}`, error.hint);
     }
   }
   const base = dirname(file.path);
+  const inside = base.endsWith(sep) ? base : base + sep;
+  // Locations are normalised absolute paths: under the config's directory, the relative
+  // path is what follows it, with no need for relative()'s walk (it runs for every file).
+  const relativeToBase = (location: string) =>
+    sep === '/' && location.startsWith(inside) ? location.slice(inside.length) : relative(base, location).split(sep).join('/');
   return async (path) => {
-    const rel = relative(base, source.locate(path)).split(sep).join('/');
+    const rel = relativeToBase(source.locate(path));
     for (const { rule, matches } of walk) {
       if (!matches) return undefined;
       if (matches(rel)) return rule;

@@ -66,6 +66,10 @@ interface TwinName {
 
 /** Names the encrypted original could have, given the name of a possible plaintext copy. */
 export function twinNames(base: string): TwinName[] {
+  // Most names carry no marker at all: their only twins are the encrypted names.
+  if (!DECRYPTED_MARKERS.some((marker) => base.includes(marker))) {
+    return ENCRYPTED_MARKERS.some((marker) => base.endsWith(marker) || base.includes(`${marker}.`)) ? [] : withEncryptedMarker(base).map((name) => ({ name }));
+  }
   const names = new Map<string, TwinName>();
   for (const marker of DECRYPTED_MARKERS) {
     for (const { stripped, ignorePattern } of withoutMarker(base, marker)) {
