@@ -300,11 +300,17 @@ export async function main(argv: string[]): Promise<number> {
 // is eight lines on stderr that a user cannot act on.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** process.exit drops what a pipe has not taken yet: a slow reader of `wax decrypt` got 64 KB. */
+function exitAfterOutput(code: number): void {
+  if (process.stdout.writableLength === 0) process.exit(code);
+  process.stdout.write('', () => process.exit(code));
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterOutput(code),
   (error) => {
     const code = printError(error);
-    process.exit(COMMANDS.find((c) => c.name === process.argv[2])?.failureExitCode ?? code);
+    exitAfterOutput(COMMANDS.find((c) => c.name === process.argv[2])?.failureExitCode ?? code);
   },
 );
 

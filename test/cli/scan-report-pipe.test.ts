@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir, testEnvironment, waxBundle } from '../support/cli.js';
 
@@ -41,6 +41,32 @@ test('a JSON report of several hundred KB arrives whole through a pipe, with exi
     const report = JSON.parse(result.stdout) as { findings: { ruleId: string }[] };
     assert.equal(report.findings.length, planted);
     assert.ok(report.findings.every((f) => f.ruleId === 'credential/github'));
+  } finally {
+    removeTempDir(dir);
+  }
+});
+
+test('wax decrypt of a large file reaches a slow reader whole, and exits 0', { skip: !existsSync('/bin/bash') && 'no bash' }, () => {
+  const dir = makeTempDir();
+  try {
+    const key = spawnSync(process.execPath, [waxBundle(), 'keygen', '-o', 'key.txt'], { cwd: dir, env: testEnvironment(), encoding: 'utf8' });
+    assert.equal(key.status, 0, key.stderr);
+    const recipient = /age1[0-9a-z]+/.exec(readFileSync(join(dir, 'key.txt'), 'utf8'))![0];
+    const plain = Array.from({ length: 8000 }, (_, i) => `k${i}: value-${i}-padding-padding-padding\n`).join('');
+    writeFileSync(join(dir, 'big.yaml'), plain);
+    const enc = spawnSync(process.execPath, [waxBundle(), 'encrypt', '-i', '-a', recipient, 'big.yaml'], { cwd: dir, env: testEnvironment(), encoding: 'utf8' });
+    assert.equal(enc.status, 0, enc.stderr);
+    const script = '"$0" "$1" decrypt big.yaml | { sleep 1; cat; }; exit "${PIPESTATUS[0]}"';
+    const result = spawnSync('/bin/bash', ['-c', script, process.execPath, waxBundle()], {
+      cwd: dir,
+      env: testEnvironment({ SOPS_AGE_KEY_FILE: join(dir, 'key.txt') }),
+      encoding: 'utf8',
+      timeout: 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.length, plain.length, 'the output was cut');
+    assert.equal(result.stdout, plain);
   } finally {
     removeTempDir(dir);
   }
