@@ -56,29 +56,37 @@ export function findConfigFile(cwd: string, explicit?: string): string | undefin
 }
 
 export function loadConfig(path: string): SopsConfig {
-  let raw: unknown;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(`${path}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  return parseConfig(text, path);
+}
+
+/**
+ * A `.sops.yaml` from its text (e.g. git's staged copy). `path` anchors path_regex;
+ * `name` is how messages call the file (the path, unless told otherwise).
+ */
+export function parseConfig(text: string, path: string, name = path): SopsConfig {
+  let raw: unknown;
   try {
     raw = text.trim() === '' ? {} : toPlain(parseYamlDocuments(text)[0] ?? null);
   } catch (error) {
     // The store's messages carry a line number and never the offending text.
     if (!(error instanceof WaxError)) throw error;
-    throw new ConfigError(`${path}: ${error.message}`, 'fix the syntax of .sops.yaml');
+    throw new ConfigError(`${name}: ${error.message}`, 'fix the syntax of .sops.yaml');
   }
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${path}: the top level must be a mapping`);
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${name}: the top level must be a mapping`);
   const doc = raw as Record<string, unknown>;
   const rules = doc.creation_rules ?? [];
-  if (!Array.isArray(rules)) throw new ConfigError(`${path}: creation_rules must be a list`);
+  if (!Array.isArray(rules)) throw new ConfigError(`${name}: creation_rules must be a list`);
   return {
     path,
-    creationRules: rules.map((rule, index) => parseCreationRule(rule, index, path)),
-    stores: parseStores(doc.stores, path),
+    creationRules: rules.map((rule, index) => parseCreationRule(rule, index, name)),
+    stores: parseStores(doc.stores, name),
   };
 }
 

@@ -11,8 +11,6 @@
  */
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { ConfigError, WaxError } from '../errors.js';
 import type { CreationRule, SopsConfig } from '../config.js';
@@ -285,31 +283,9 @@ async function creationRuleResolver(source: ScanSource): Promise<(path: string) 
   };
 }
 
-/**
- * Loads a `.sops.yaml`. The staged copy is parsed from a private temporary file when it
- * differs from the working tree's (config.ts reads files only), with messages naming it.
- */
+/** Loads a `.sops.yaml`: the staged copy from its content, the working tree's from disk. */
 async function loadSideConfig(file: SideFile): Promise<SopsConfig> {
-  const { loadConfig } = await import('../config.js');
+  const { loadConfig, parseConfig } = await import('../config.js');
   if (file.content === undefined) return loadConfig(file.path);
-  if (sameAsOnDisk(file.path, file.content)) return loadConfig(file.path);
-  const dir = mkdtempSync(join(tmpdir(), 'wax-scan-'));
-  const temp = join(dir, '.sops.yaml');
-  try {
-    writeFileSync(temp, file.content, { mode: 0o600 });
-    return { ...loadConfig(temp), path: file.path };
-  } catch (error) {
-    if (error instanceof WaxError) throw new ConfigError(error.message.split(temp).join(file.name), error.hint);
-    throw error;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function sameAsOnDisk(path: string, content: Buffer): boolean {
-  try {
-    return readFileSync(path).equals(content);
-  } catch {
-    return false;
-  }
+  return parseConfig(file.content.toString('utf8'), file.path, file.name);
 }
