@@ -10,8 +10,9 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import { dirname, join } from 'node:path';
 import { ExitCode } from '../../src/errors.js';
 import { assertNoneOf, makeTempDir, removeTempDir, runWax, testEnvironment, waxBundle, withWorkspace, type RunResult, type Workspace } from '../support/cli.js';
+import { ISOLATED_GIT_ENV } from '../support/git.js';
 
-const GIT_ENV = { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_DIR: undefined, GIT_INDEX_FILE: undefined, GIT_WORK_TREE: undefined };
+const GIT_ENV = ISOLATED_GIT_ENV;
 const PASSWORD = 'hunter2-correct-horse-battery';
 const SECRETS = [PASSWORD, Buffer.from(PASSWORD).toString('base64')];
 

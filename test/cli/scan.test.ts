@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertNoneOf, makeTempDir, removeTempDir, runWax, testEnvironment, withWorkspace, type RunOptions, type RunResult, type Workspace } from '../support/cli.js';
+import { git, ISOLATED_GIT_ENV } from '../support/git.js';
 
 /** The developer's git configuration must not change what these repositories do. */
-const GIT_ENV = { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_DIR: undefined, GIT_INDEX_FILE: undefined, GIT_WORK_TREE: undefined };
+const GIT_ENV = ISOLATED_GIT_ENV;
 
 const PASSWORD = 'hunter2-correct-horse-battery';
 const AWS_ID = 'AKIAIOSFODNN7QWERTYU';
@@ -41,16 +41,6 @@ interface Repo {
   wax(args: string[], options?: RunOptions): RunResult;
   /** `wax scan` with these arguments; every stream is checked for the secret values. */
   scan(args: string[], options?: RunOptions): RunResult;
-}
-
-function git(cwd: string, ...args: string[]): string {
-  const run = spawnSync('git', ['-c', 'user.name=wax test', '-c', 'user.email=test@wax.invalid', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    env: testEnvironment(GIT_ENV),
-    encoding: 'utf8',
-  });
-  if (run.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${run.stderr}`);
-  return run.stdout;
 }
 
 /** A workspace (age key, TMPDIR) with a fresh repository in `repo/`, beside the key file. */

@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +15,14 @@ import { GitError, sinceSource, stagedSource, trackedSource, BlobReader } from '
 import { DetectorError, scan, type ScanSettings } from '../../src/scan/scanner.js';
 import { pathsSource, stdinSource, type ScanSource } from '../../src/scan/sources.js';
 import { encryptHint, type Detector, type RawFinding } from '../../src/scan/types.js';
+import { git, ISOLATED_GIT_ENV } from '../support/git.js';
 
 // The developer's git configuration must not change what these repositories do.
-process.env.GIT_CONFIG_GLOBAL = '/dev/null';
-process.env.GIT_CONFIG_NOSYSTEM = '1';
-for (const name of ['GIT_DIR', 'GIT_INDEX_FILE', 'GIT_WORK_TREE']) delete process.env[name];
+// (the sources under test spawn git from this process, so its own environment is set).
+for (const [name, value] of Object.entries(ISOLATED_GIT_ENV)) {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
 
 const SECRET = 'hunter2-correct-horse-battery';
 const OTHER_SECRET = 'tr0ub4dor-and-3-more-words';
@@ -89,12 +91,6 @@ async function withDir(fn: (dir: string) => unknown): Promise<void> {
 function write(dir: string, path: string, content: string | Buffer): void {
   mkdirSync(join(dir, path, '..'), { recursive: true });
   writeFileSync(join(dir, path), content);
-}
-
-function git(cwd: string, ...args: string[]): string {
-  const run = spawnSync('git', ['-c', 'user.name=wax test', '-c', 'user.email=test@wax.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${run.stderr}`);
-  return run.stdout;
 }
 
 test('paths: directories are walked without .git and node_modules; findings sorted by path and line', () =>
