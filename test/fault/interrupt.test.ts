@@ -25,22 +25,11 @@ import { toPlain } from '../../src/document/tree.js';
 import type { Format } from '../../src/document/stores/types.js';
 import { isWaxScratchName } from '../../src/files.js';
 import { ageKeypair, makeWorkspace, testEnvironment, waxBundle, type Workspace } from '../support/cli.js';
+import { mulberry32 as seededRandom } from '../../bench/generate.js';
 
 const RUNS = Math.max(1, Number(process.env.WAX_FAULT_RUNS ?? 10));
 const SEED = Number(process.env.WAX_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const FILE_COUNT = 30;
-
-/** mulberry32: a small seeded generator, so that a failing sequence of delays can be replayed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Fixture {
   name: string;

@@ -50,14 +50,9 @@ export async function typedOutcome<T>(what: string, call: () => T | Promise<T>):
   try {
     outcome = { ok: true, value: await call() };
   } catch (error) {
-    if (!(error instanceof WaxError)) {
-      const name = error instanceof Error ? error.constructor.name : typeof error;
-      assert.fail(`${what}: untyped exception ${name}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    outcome = { ok: false, error };
+    outcome = { ok: false, error: typedError(what, error) };
   }
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed <= CALL_LIMIT_MS, `${what}: one call took ${Math.round(elapsed)} ms (limit ${CALL_LIMIT_MS} ms)`);
+  assertWithinLimit(what, started);
   return outcome;
 }
 
@@ -68,13 +63,19 @@ export function typedOutcomeSync<T>(what: string, call: () => T): { ok: true; va
   try {
     outcome = { ok: true, value: call() };
   } catch (error) {
-    if (!(error instanceof WaxError)) {
-      const name = error instanceof Error ? error.constructor.name : typeof error;
-      assert.fail(`${what}: untyped exception ${name}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    outcome = { ok: false, error };
+    outcome = { ok: false, error: typedError(what, error) };
   }
+  assertWithinLimit(what, started);
+  return outcome;
+}
+
+function typedError(what: string, error: unknown): WaxError {
+  if (error instanceof WaxError) return error;
+  const name = error instanceof Error ? error.constructor.name : typeof error;
+  return assert.fail(`${what}: untyped exception ${name}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+function assertWithinLimit(what: string, started: number): void {
   const elapsed = performance.now() - started;
   assert.ok(elapsed <= CALL_LIMIT_MS, `${what}: one call took ${Math.round(elapsed)} ms (limit ${CALL_LIMIT_MS} ms)`);
-  return outcome;
 }
