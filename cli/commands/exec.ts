@@ -6,7 +6,8 @@
  *
  * Signals while a child runs (the model of git's editor launch and of sops' exec):
  * - SIGINT is left to the child: a terminal Ctrl-C already reached it (same process
- *   group), and editors use Ctrl-C themselves, so wax must not die under them.
+ *   group), and editors use Ctrl-C themselves, so wax must not die under them. A SIGINT
+ *   seen just after the child ended is that same Ctrl-C (see SAME_INTERRUPT_MS).
  * - SIGTERM and SIGHUP are forwarded to the child; then the private directory is removed
  *   and wax dies of the same signal, as a shell would report it.
  * With no child running, any of the three removes the directory and ends wax.
@@ -30,6 +31,14 @@ import { warn } from '../output.js';
 
 const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/**
+ * A terminal's Ctrl-C reaches wax and its child together, but wax may see the child's
+ * exit first (the two signals race through different threads to the event loop). A
+ * SIGINT this soon after the child ended is that same Ctrl-C, already answered by the
+ * child's exit status, and must not turn wax's exit into a death by signal.
+ */
+const SAME_INTERRUPT_MS = 500;
+
 export interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -40,6 +49,7 @@ export class PrivateScope {
   private readonly dirs: string[] = [];
   private readonly reapers: ChildProcess[] = [];
   private child: ChildProcess | undefined;
+  private childEndedAt = Number.NEGATIVE_INFINITY;
   private readonly onSignal = (signal: NodeJS.Signals) => this.signalled(signal);
   private readonly onExit = () => this.removeDirs();
 
@@ -75,6 +85,7 @@ export class PrivateScope {
       });
       child.once('exit', (code, signal) => {
         this.child = undefined;
+        this.childEndedAt = performance.now();
         resolve({ code, signal });
       });
     });
@@ -95,7 +106,7 @@ export class PrivateScope {
 
   private signalled(signal: NodeJS.Signals): void {
     const running = this.child !== undefined;
-    if (signal === 'SIGINT' && running) return;
+    if (signal === 'SIGINT' && (running || performance.now() - this.childEndedAt < SAME_INTERRUPT_MS)) return;
     if (running) this.child!.kill(signal);
     const hadFiles = this.dirs.length > 0;
     this.close();
