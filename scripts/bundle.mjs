@@ -19,7 +19,8 @@ await build({
   target: 'node20',
   outdir,
   outExtension: { '.js': '.mjs' },
-  minify: true,
+  // WAX_BUNDLE_MINIFY=0 keeps names readable for a CPU profile.
+  minify: process.env.WAX_BUNDLE_MINIFY !== '0',
   sourcemap: false,
   legalComments: 'none',
   banner: {

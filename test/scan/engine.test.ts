@@ -170,6 +170,25 @@ test('symbolic links: not followed by the walk or in git modes, followed when na
     assert.equal(staged.summary.files, 0, 'a staged link holds a path, not content');
   }));
 
+test('--all answers whether a file exists from git, as --staged does: an untracked file is no twin of a tracked one', () =>
+  withDir(async (dir) => {
+    write(dir, 'secret.yaml', `password: ${SECRET}\n`);
+    write(dir, 'untracked.enc.yaml', 'not in the repository\n');
+    write(dir, 'other.enc.yaml', 'in the repository\n');
+    git(dir, 'init', '-q');
+    git(dir, 'add', 'secret.yaml', 'other.enc.yaml');
+    const asked: Record<string, boolean> = {};
+    const probe: Detector = {
+      id: 'probe',
+      detect(target, _text, context) {
+        for (const name of ['untracked.enc.yaml', 'other.enc.yaml', 'missing.yaml']) asked[name] = context.exists(name);
+        return [];
+      },
+    };
+    await scanAndClose(await trackedSource(['secret.yaml'], dir), { detectors: [probe] });
+    assert.deepEqual(asked, { 'untracked.enc.yaml': false, 'other.enc.yaml': true, 'missing.yaml': false });
+  }));
+
 test('a path that does not exist is an error, not a clean scan', () =>
   withDir(async (dir) => {
     await assert.rejects(scanAndClose(pathsSource(['nope.yaml'], dir)), FileNotFoundError);
