@@ -30,3 +30,17 @@ await build({
   external: ['@aws-sdk/*', '@azure/*', '@smithy/*', '@kubernetes/*'],
   logLevel: 'warning',
 });
+
+// The full YAML library, for the files the fast reader declines, as one CommonJS file
+// that src/document/stores/yaml.ts requires on first use (see BUNDLED_YAML there).
+await build({
+  entryPoints: ['yaml'],
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  outfile: `${outdir}/yaml-lib.cjs`,
+  minify: process.env.WAX_BUNDLE_MINIFY !== '0',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
