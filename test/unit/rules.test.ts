@@ -78,6 +78,22 @@ test('regexes are RE2 with unanchored search', async () => {
   assert.equal(matcher('ac'), false);
 });
 
+test('an anchored alternation of words (^(data|stringData)$) matches exactly as RE2 does', async () => {
+  const { RE2JS } = await import('re2js');
+  const patterns = ['^(data|stringData)$', '^(?:data|stringData|password)$', '^password$', '^(api_key|x-token|v2)$'];
+  const keys = ['data', 'stringData', 'password', 'api_key', 'x-token', 'v2', 'Data', 'data\n', '\ndata', 'data ', 'mydata', 'dataX', 'string', '', 'stringData\n', 'api', 'x-token\r', 'pass'];
+  for (const pattern of patterns) {
+    const matcher = await compileRe2(pattern, 'encrypted_regex');
+    const re2 = RE2JS.compile(pattern);
+    for (const key of keys) assert.equal(matcher(key), re2.matcher(key).find(), `${pattern} on ${JSON.stringify(key)}`);
+  }
+  // Not words: left to RE2 (a class, a dot, a flag, a multi-line flag, an unanchored end).
+  for (const pattern of ['^(data|string.ata)$', '(?m)^(data)$', '^(?i)(data)$', '^(data|stringData)', '^[d]ata$']) {
+    const matcher = await compileRe2(pattern, 'encrypted_regex');
+    for (const key of keys) assert.equal(matcher(key), RE2JS.compile(pattern).matcher(key).find(), `${pattern} on ${JSON.stringify(key)}`);
+  }
+});
+
 test('the (?i) inline flag works as in Go', async () => {
   const rule: SelectionRule = { kind: 'encrypted_regex', value: '(?i)^password$' };
   assert.equal(await enc(rule, ['PASSWORD']), true);
