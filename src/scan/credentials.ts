@@ -10,6 +10,7 @@
  */
 import { extname } from 'node:path';
 import { planScan, positionAt, type ScanPlan } from './prefilter.js';
+import { privateKeyBlocks } from './private-keys.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
 import type { Detector, RawFinding } from './types.js';
 
@@ -37,11 +38,26 @@ export const credentialDetector: Detector = {
   detect(target, text) {
     const body = withoutByteOrderMark(text);
     const plan = planScan(body, target.path);
-    // No anchor, no possible match: answer at once, without loading secretlint.
+    // No anchor, no possible match: answer at once, without loading secretlint. A private
+    // key's `-----BEGIN` is an anchor, so no key block is skipped here either.
     if (plan.mode === 'skip') return [];
-    return runPlan(body, target.path, plan).then((hits) => toFindings(body, hits));
+    return runPlan(body, target.path, plan).then((hits) => toFindings(body, withKeysThePresetMisses(body, hits)));
   },
 };
+
+const PRIVATE_KEY_RULE = '@secretlint/secretlint-rule-privatekey';
+
+/**
+ * The preset's hits, and the private keys its rule cannot see (`private-keys.ts`),
+ * reported under the same rule id so that baselines and `wax:allow` treat every private
+ * key alike. A block the preset reported already is not reported twice.
+ */
+function withKeysThePresetMisses(text: string, hits: CredentialHit[]): CredentialHit[] {
+  if (!text.includes('PRIVATE KEY')) return hits;
+  const reported = new Set(hits.filter((hit) => hit.rule === PRIVATE_KEY_RULE).map((hit) => hit.start));
+  const missed = privateKeyBlocks(text).filter((block) => !reported.has(block.start));
+  return missed.length === 0 ? hits : [...hits, ...missed.map((block) => ({ rule: PRIVATE_KEY_RULE, messageId: 'PrivateKey', ...block }))];
+}
 
 /**
  * Every match of the preset in `text`, sorted by position. `fastPath: false` lints the
