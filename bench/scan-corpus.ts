@@ -1030,7 +1030,7 @@ async function addEncryptedFiles(b: CorpusBuilder): Promise<void> {
   }
   for (let i = 0; i < count; i++) {
     const format = (['yaml', 'json', 'dotenv'] as const)[i % 3];
-    const values = Array.from({ length: r.between(3, 8) }, () => [camel(r.pick(NOUNS), r.pick(['secret', 'password', 'key', 'token'])), fake.password(r)]);
+    const values = distinctEntries(r.between(3, 8), () => camel(r.pick(NOUNS), r.pick(['secret', 'password', 'key', 'token'])), () => fake.password(r));
     const plain =
       format === 'yaml' ? values.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n'
       : format === 'json' ? JSON.stringify(Object.fromEntries(values), null, 2) + '\n'
@@ -1042,6 +1042,21 @@ async function addEncryptedFiles(b: CorpusBuilder): Promise<void> {
     const m = secretManifest(r, kebab(r.pick(NOUNS), 'credentials'), r.pick(TEAMS), 'data');
     b.putEncrypted(b.newPath(`deploy/${r.pick(ENVS)}/${b.service()}`, `encryptedsecret.${json ? 'json' : 'yaml'}`), await b.seal(m.object, json ? 'json' : 'yaml'));
   }
+}
+
+/**
+ * `count` key-value pairs with different keys: a mapping with a key twice is no valid
+ * YAML (or a lossy JSON), and the encrypt step refuses it. A repeated key is drawn again
+ * before its value, so a seed that never repeats makes the same corpus as before.
+ */
+function distinctEntries(count: number, drawKey: () => string, drawValue: () => string): [string, string][] {
+  const entries = new Map<string, string>();
+  while (entries.size < count) {
+    let key = drawKey();
+    while (entries.has(key)) key = drawKey();
+    entries.set(key, drawValue());
+  }
+  return [...entries];
 }
 
 /** Plaintext Kubernetes Secrets: data and stringData, alone, among other documents, in JSON. */
@@ -1104,7 +1119,8 @@ async function plantUnencryptedUnderRules(b: CorpusBuilder): Promise<void> {
       const text = [`${camel(r.pick(NOUNS), 'signing')}: ${fake.password(r)}`, `ldapBind: ${fake.password(r)}`, `webhookHmac: ${r.chars(40, HEX)}`, `retries: ${r.between(1, 5)}`].join('\n') + '\n';
       b.put(p, text, [inFile(p, text, 1, 'sops-unencrypted', 'app config')]);
     } else {
-      const plain = Array.from({ length: r.between(2, 5) }, () => `${camel(r.pick(NOUNS), r.pick(['secret', 'password', 'key']))}: ${fake.password(r)}`).join('\n') + '\n';
+      const entries = distinctEntries(r.between(2, 5), () => camel(r.pick(NOUNS), r.pick(['secret', 'password', 'key'])), () => fake.password(r));
+      const plain = entries.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n';
       const lines = (await b.encrypt(plain, 'yaml')).toString().split('\n');
       const metadata = lines.indexOf('sops:');
       if (metadata < 0) throw new Error('scan corpus: an encrypted YAML file without its sops block');
