@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import { ApiClients } from './api-client.js';
 import { describeError, type LogRecord } from './watch.js';
 
 export interface LeaderElectionOptions {
@@ -56,6 +57,8 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
 
 class Elector {
   leading = false;
+  /** Pooled: a renewal every few seconds would otherwise open a connection (and a TLS handshake) each time. */
+  private readonly clients: ApiClients;
   private readonly api: CoordinationV1Api;
   private readonly now: () => Date;
   private readonly leaseMs: number;
@@ -72,7 +75,8 @@ class Elector {
   private observedHolder?: string;
 
   constructor(private readonly options: LeaderElectionOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.clients = new ApiClients(options.kubeConfig);
+    this.api = this.clients.make(CoordinationV1Api);
     this.now = options.now ?? (() => new Date());
     this.leaseMs = Math.max(1000, options.leaseDurationMs ?? 15_000);
     this.renewMs = options.renewIntervalMs ?? 5_000;
@@ -102,6 +106,7 @@ class Elector {
     if (this.leading) await this.stepDown('stopping');
     // Also when an attempt won the Lease while stop() was pending; release() checks the holder.
     await this.release();
+    this.clients.destroy();
   }
 
   private async run(): Promise<void> {

@@ -16,6 +16,7 @@ import { sealSecret } from '../../src/encrypted-secret.js';
 import { generateAgeIdentity } from '../../src/providers/age.js';
 import { resolveKeyGroups } from '../../src/providers/index.js';
 import { parseAddress, parseDuration, parseFlags, runController, UsageError, type ControllerHandle } from '../../controller/main.js';
+import { startLeaderElection } from '../../controller/leader.js';
 import type { LogRecord } from '../../controller/watch.js';
 import { startFakeApiServer, type FakeApiServer } from '../fakes/kube-apiserver.js';
 
@@ -221,6 +222,29 @@ test('two replicas: exactly one leads and writes; stopping it hands over within 
   assert.equal(await metric(b.handle, 'wax_leader'), 1);
   await eventually(() => b.logs.some((r) => r.msg === 'reconciled' && r.key === `${NS}/api`), 'b to reconcile the object');
   assert.equal(s.fake.writes.secrets, 1, 'the new leader finds the Secret up to date and writes nothing');
+});
+
+test('lease renewals reuse one connection instead of opening one each (a TLS handshake on a real cluster)', async (t) => {
+  const s = await setup(t);
+  const before = s.fake.connectionsAccepted;
+  let led = 0;
+  const elector = startLeaderElection({
+    kubeConfig: s.fake.client(), namespace: LEASE_NS, name: LEASE, identity: 'pooled-test', leaseDurationMs: 2000, renewIntervalMs: 40, retryIntervalMs: 40,
+    onStartedLeading: () => { led += 1; }, onStoppedLeading: () => undefined,
+  });
+  t.after(() => elector.stop());
+  await eventually(() => elector.isLeader(), 'leadership');
+  const renewTime = () => String(lease(s)?.spec.renewTime);
+  const renewals: string[] = [];
+  await eventually(() => {
+    if (!renewals.includes(renewTime())) renewals.push(renewTime());
+    return renewals.length >= 8;
+  }, 'eight renewals', 5000);
+  await elector.stop();
+  assert.equal(led, 1);
+  assert.equal(lease(s)?.spec.holderIdentity, undefined, 'released on stop');
+  const opened = s.fake.connectionsAccepted - before;
+  assert.ok(opened <= 2, `${opened} connections for ${renewals.length} renewals (and the reads before them)`);
 });
 
 test('a Lease held by another live holder is taken only once it expires', async (t) => {

@@ -402,6 +402,8 @@ export class FakeApiServer {
 
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** TCP connections accepted since the start: a client that pools its connections opens few. */
+  connectionsAccepted = 0;
   private readonly stores = new Map<string, Map<string, KObject>>(RESOURCE_TYPES.map((t) => [t.plural, new Map()]));
   private readonly uids = new Map<string, { type: ResourceType; key: string }>();
   private readonly watchers = new Set<Watcher>();
@@ -419,6 +421,7 @@ export class FakeApiServer {
     this.token = options.token ?? `fake-${randomBytes(8).toString('hex')}`;
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket) => {
+      this.connectionsAccepted += 1;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
