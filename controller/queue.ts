@@ -9,7 +9,8 @@
  *   a key waiting on its backoff ignores `add` (our own status writes come back as watch
  *   events and must not turn a KMS outage into a hot loop); `forget` resets it;
  * - a permanent failure is not retried: the object has to change (watch → forget + add);
- * - an optional periodic resync; `shutdown()` stops intake and waits for running work.
+ * - an optional periodic resync; `shutdown()` stops intake and waits for running work;
+ * - it may start paused, taking keys in, until the caches it reads from are synced.
  *
  * Timers come from an injectable clock so that backoff is testable without waiting.
  */
@@ -50,6 +51,8 @@ export interface WorkQueueOptions {
   onResync?: () => void;
   clock?: Clock;
   random?: () => number;
+  /** Keys are taken in but none runs until `resume()` (client-go: WaitForCacheSync). */
+  paused?: boolean;
 }
 
 export class WorkQueue {
@@ -66,12 +69,14 @@ export class WorkQueue {
   private readonly concurrency: number;
   private resyncHandle: unknown;
   private closed = false;
+  private paused: boolean;
 
   constructor(options: WorkQueueOptions) {
     this.options = options;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.clock = options.clock ?? realClock;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.paused = options.paused === true;
     if (options.resyncMs && options.onResync) this.scheduleResync(options.resyncMs, options.onResync);
   }
 
@@ -83,6 +88,17 @@ export class WorkQueue {
       return;
     }
     this.enqueue(key);
+  }
+
+  /** Lets the keys taken in while paused run; no-op when not paused. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.pump();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   /** Reset a key's backoff and cancel its pending retry (on success, or when the object changed). */
@@ -142,7 +158,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (!this.closed && this.running.size < this.concurrency) {
+    while (!this.closed && !this.paused && this.running.size < this.concurrency) {
       const key = this.nextRunnable();
       if (key === undefined) break;
       this.running.set(key, this.run(key));

@@ -52,6 +52,13 @@ const DEFAULT_WATCH_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000, jitt
  * above the 200 MB target in 2 of 10 runs (more garbage in flight grows V8's heap).
  */
 export const DEFAULT_CONCURRENCY = 4;
+/**
+ * How long workers wait for the Secret caches to list before running without them. Each
+ * key reconciled before its Secret is cached costs a create that fails 409 and a GET;
+ * waiting forever, as client-go's WaitForCacheSync does, would stop every EncryptedSecret
+ * when Secrets cannot be listed (RBAC, an API server fault), so the wait is bounded.
+ */
+export const DEFAULT_CACHE_SYNC_TIMEOUT_MS = 30_000;
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -68,6 +75,8 @@ export interface ControllerOptions {
   /** Delays before restarting an informer that stopped on an error. */
   watchBackoff?: Partial<BackoffOptions>;
   decryptionOrder?: string[];
+  /** See DEFAULT_CACHE_SYNC_TIMEOUT_MS. */
+  cacheSyncTimeoutMs?: number;
 }
 
 export interface RunningController {
@@ -126,6 +135,7 @@ class Controller {
   private readonly seenWhileRunning = new Map<string, Array<{ own: Map<string, string>; version?: string }>>();
   private stopped = false;
   private stopping?: Promise<void>;
+  private cacheSyncTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: ControllerOptions) {
     this.clients = new ApiClients(options.kubeConfig);
@@ -141,6 +151,8 @@ class Controller {
       classify: classifyError,
       resyncMs: options.resyncMs,
       onResync: () => this.resync(),
+      // Until the managed Secrets are cached, a worker would take every Secret for missing.
+      paused: true,
     });
   }
 
@@ -151,7 +163,18 @@ class Controller {
       this.secretInformers.push(this.watchSecrets(namespace));
     }
     for (const watched of [...this.esInformers, ...this.secretInformers]) this.launch(watched);
+    const timeoutMs = this.options.cacheSyncTimeoutMs ?? DEFAULT_CACHE_SYNC_TIMEOUT_MS;
+    this.cacheSyncTimer = setTimeout(() => this.startWorkers(false), timeoutMs);
     this.log('info', 'controller started', { namespaces: this.options.namespaces ?? 'all' });
+  }
+
+  /** Workers start once every Secret informer has listed, or when the wait times out. */
+  private startWorkers(synced: boolean): void {
+    if (this.stopped || !this.queue.isPaused) return;
+    clearTimeout(this.cacheSyncTimer);
+    if (synced) this.log('info', 'caches synced; workers started', {});
+    else this.log('warn', 'Secret cache not synced; workers started without it', { informers: this.secretInformers.filter((w) => !w.synced).map((w) => w.label) });
+    this.queue.resume();
   }
 
   ready(): boolean {
@@ -166,6 +189,7 @@ class Controller {
   private async shutdown(): Promise<void> {
     // Flag first: stopping an informer aborts its watch, which client-node reports as an error.
     this.stopped = true;
+    clearTimeout(this.cacheSyncTimer);
     const all = [...this.esInformers, ...this.secretInformers];
     for (const watched of all) clearTimeout(watched.timer);
     await Promise.all(all.map((watched) => watched.informer.stop()));
@@ -221,6 +245,7 @@ class Controller {
         if (watched.failures > 0) this.log('info', 'informer recovered', { informer: watched.label, failures: watched.failures });
         watched.synced = true;
         watched.failures = 0;
+        if (this.secretInformers.every((w) => w.synced)) this.startWorkers(true);
       },
       (error) => this.onInformerError(watched, error),
     );

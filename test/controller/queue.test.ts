@@ -66,6 +66,27 @@ test('a key added several times while queued runs once', async () => {
   await queue.shutdown();
 });
 
+test('a paused queue takes keys in and runs none until resume(); then each runs once', async () => {
+  const runs: string[] = [];
+  const queue = new WorkQueue({ concurrency: 2, paused: true, handler: async (key) => void runs.push(key) });
+  queue.add('ns/a');
+  queue.add('ns/b');
+  queue.add('ns/a');
+  let idle = false;
+  void queue.onIdle().then(() => (idle = true));
+  await tick();
+  await tick();
+  assert.deepEqual(runs, []);
+  assert.equal(queue.depth, 2);
+  assert.equal(idle, false, 'queued keys keep a paused queue busy');
+  queue.resume();
+  await queue.onIdle();
+  assert.deepEqual(runs, ['ns/a', 'ns/b']);
+  assert.equal(queue.isPaused, false);
+  queue.resume();
+  await queue.shutdown();
+});
+
 test('one worker per key: a key added while running runs again afterwards, never concurrently', async () => {
   let active = 0;
   let maxActive = 0;

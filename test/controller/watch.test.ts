@@ -207,6 +207,43 @@ test('an existing Secret it does not own: Ready=False SecretConflict, the Secret
   assert.equal(h.fake.writes.secrets, 1, 'only our own test create');
 });
 
+test('after a restart, workers wait for the Secret cache: no create that fails 409, no extra write', async (t) => {
+  const first = await harness(t);
+  await apply(first, await sealed());
+  await readyWith(first, 'Decrypted');
+  await first.controller.stop();
+  const writes = first.fake.writes.secrets;
+  // The new controller's first list of Secrets fails: its Secret cache fills only on the retry.
+  first.fake.failNext('list', 'secrets', 500, 1);
+  const from = first.fake.requests.length;
+  const logs: LogRecord[] = [];
+  const second = startController({ kubeConfig: first.fake.client(), ctx: (await keys).ctx, log: (r) => void logs.push(r), backoff: { baseMs: 20, maxMs: 500 }, watchBackoff: { baseMs: 150, maxMs: 500 } });
+  t.after(() => second.stop());
+  await eventually(() => logs.some((r) => r.msg === 'reconciled' && r.key === `${NS}/${NAME}`), 'the key reconciled after the restart');
+  const sinceRestart = first.fake.requests.slice(from);
+  assert.ok(sinceRestart.some((r) => r.verb === 'list' && r.resource === 'secrets' && r.status === 500), 'the first Secret list failed');
+  assert.deepEqual(sinceRestart.filter((r) => r.resource === 'secrets' && r.verb !== 'list' && r.verb !== 'watch').map((r) => `${r.method} ${r.status}`), [], 'no Secret request but list and watch');
+  assert.equal(first.fake.writes.secrets, writes);
+  assert.ok(logs.some((r) => r.msg === 'caches synced; workers started'));
+});
+
+test('workers start without the Secret cache when it cannot list within the timeout', async (t) => {
+  const fake = await startFakeApiServer();
+  t.after(() => fake.close());
+  // Secrets cannot be listed at all (as under an RBAC mistake), from the first request on.
+  fake.failNext('list', 'secrets', 403, 1_000_000);
+  const logs: LogRecord[] = [];
+  const controller = startController({ kubeConfig: fake.client(), ctx: (await keys).ctx, log: (r) => void logs.push(r), watchBackoff: { baseMs: 50, maxMs: 200 }, cacheSyncTimeoutMs: 300 });
+  t.after(() => controller.stop());
+  const custom = fake.client().makeApiClient(CustomObjectsApi);
+  const es = await sealed();
+  await custom.createNamespacedCustomObject({ ...CR, namespace: NS, body: { ...es, metadata: { ...es.metadata, namespace: NS } } });
+  await eventually(() => fake.peek('secrets', NS, NAME) !== undefined, 'the Secret, created without the cache');
+  assert.deepEqual(fake.peek('secrets', NS, NAME)?.data, expectedData(PASSWORD));
+  assert.ok(logs.some((r) => r.msg === 'Secret cache not synced; workers started without it'));
+  assert.equal(controller.ready(), false, 'not ready while an informer has never listed');
+});
+
 test('a 409 on the Secret update is retried and converges', async (t) => {
   const h = await harness(t);
   await apply(h, await sealed());
