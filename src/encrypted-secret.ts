@@ -20,7 +20,7 @@ import { isEncryptedValue } from './crypto/values.js';
 import { parseMetadata, serializeMetadata, type MasterKeyEntry } from './document/metadata.js';
 import { storeFor } from './document/stores/index.js';
 import type { EmitOptions } from './document/stores/types.js';
-import { TreeBranch, type TreeValue } from './document/tree.js';
+import { setOwn, TreeBranch, type TreeValue } from './document/tree.js';
 import type { SelectionRule } from './document/rules.js';
 import type { MasterKeyRecipient, ProviderContext } from './providers/index.js';
 
@@ -207,7 +207,7 @@ function clearStringMap(value: unknown, where: string): Plain | undefined {
     if (key === LAST_APPLIED) continue;
     if (RULE_KEYS.has(key)) throw new InvalidDocumentError(`${where} has a key named ${key}, which an EncryptedSecret reserves for encrypted values`, 'rename that label or annotation');
     if (typeof v !== 'string') throw new InvalidDocumentError(`${where}.${key} must be a string`, 'quote the value');
-    out[key] = v;
+    setOwn(out, key, v);
   }
   return out;
 }
@@ -348,7 +348,7 @@ function secretData(spec: TreeBranch): Record<string, string> {
   for (const [key, value] of Object.entries(data)) checkValue('data', key, value);
   for (const [key, value] of Object.entries(stringData)) {
     checkValue('stringData', key, value);
-    data[key] = Buffer.from(value, 'utf8').toString('base64');
+    setOwn(data, key, Buffer.from(value, 'utf8').toString('base64'));
   }
   return data;
 }
@@ -360,7 +360,7 @@ function stringMap(value: TreeValue | undefined, where: string): Record<string, 
   for (const key of value.keys()) {
     const v = value.get(key);
     if (typeof v !== 'string') throw new InvalidDocumentError(`${where}.${key} must be a string`);
-    out[key] = v;
+    setOwn(out, key, v);
   }
   return out;
 }

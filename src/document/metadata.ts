@@ -6,6 +6,7 @@
 import { MetadataError } from '../errors.js';
 import { DEFAULT_RULE, RULE_KINDS, pickRule, type SelectionRule } from './rules.js';
 import type { PlainMetadata } from './stores/types.js';
+import { setOwn } from './tree.js';
 
 /** Master key types in the order sops' key-group struct lists them. */
 export const KEY_TYPES = ['pgp', 'kms', 'gcp_kms', 'hckms', 'azure_kv', 'hc_vault', 'age'] as const;
@@ -65,7 +66,7 @@ export function parseMetadata(raw: PlainMetadata): Metadata {
   for (const kind of RULE_KINDS) if (raw[kind] !== undefined && raw[kind] !== null) candidates[kind] = scalarText(raw[kind], kind);
   const rule = pickRule(candidates);
   const unknown: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) if (!KNOWN_FIELDS.has(key)) unknown[key] = value;
+  for (const [key, value] of Object.entries(raw)) if (!KNOWN_FIELDS.has(key)) setOwn(unknown, key, value);
   return {
     keyGroups,
     shamirThreshold: readInt(raw.shamir_threshold, 'shamir_threshold'),
@@ -217,7 +218,7 @@ export function serializeMetadata(meta: Metadata): PlainMetadata {
   if (meta.ruleExplicit) out[meta.rule.kind] = meta.rule.value;
   if (meta.macOnlyEncrypted) out.mac_only_encrypted = true;
   out.version = meta.version || SOPS_VERSION;
-  for (const [key, value] of Object.entries(meta.unknown)) if (!(key in out)) out[key] = value;
+  for (const [key, value] of Object.entries(meta.unknown)) if (!Object.hasOwn(out, key)) setOwn(out, key, value);
   return sortKeysDeep(out) as PlainMetadata;
 }
 
@@ -234,7 +235,7 @@ function sortKeysDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeysDeep);
   if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) out[key] = sortKeysDeep((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value).sort()) setOwn(out, key, sortKeysDeep((value as Record<string, unknown>)[key]));
     return out;
   }
   return value;

@@ -86,13 +86,24 @@ export function fromPlain(value: unknown): TreeValue {
 }
 
 /**
+ * Sets `key` on a plain object as an own, enumerable property, `__proto__` included: plain
+ * assignment of `__proto__` changes the object's prototype instead (or does nothing for a
+ * string), so a document key of that name would silently vanish from a decrypted file, a
+ * Secret or its labels. JSON.stringify and Object.entries see the property like any other.
+ */
+export function setOwn(target: object, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else (target as Record<string, unknown>)[key] = value;
+}
+
+/**
  * Converts a tree to plain data for comparison and for `--extract` as JSON: comments
  * dropped, ints as numbers where safe (as strings of digits otherwise), times as text.
  */
 export function toPlain(value: TreeValue): unknown {
   if (value instanceof TreeBranch) {
     const out: Record<string, unknown> = {};
-    for (const item of value.items) if (typeof item.key === 'string') out[item.key] = toPlain(item.value);
+    for (const item of value.items) if (typeof item.key === 'string') setOwn(out, item.key, toPlain(item.value));
     return out;
   }
   if (Array.isArray(value)) return value.filter((v) => !(v instanceof Comment)).map(toPlain);

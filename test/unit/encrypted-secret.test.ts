@@ -119,6 +119,17 @@ test('seal then open gives exactly the Secret: data as given, stringData folded 
   assert.equal(opened.usedKeys.length, 1);
 });
 
+test('a key named __proto__ (a valid Secret key) survives seal and open, in data, stringData and labels', async () => {
+  const manifest = JSON.parse(
+    '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"payments","labels":{"__proto__":"x"}},"data":{"__proto__":"cHJvdG8="},"stringData":{"plain":"v"}}',
+  ) as Plain;
+  const opened = await open(applied(await seal('strict', manifest)));
+  assert.deepEqual(Object.keys(opened.secret.data!).sort(), ['__proto__', 'plain']);
+  assert.equal(JSON.parse(JSON.stringify(opened.secret.data))['__proto__'], 'cHJvdG8=');
+  assert.equal(Object.getPrototypeOf(opened.secret.data), Object.prototype, 'the key is data, never a prototype');
+  assert.deepEqual(JSON.parse(JSON.stringify(opened.secret.metadata.labels)), JSON.parse('{"__proto__":"x"}'));
+});
+
 test('the sealed file: only data, stringData and scope encrypted; maps in Go order; no last-applied plaintext', async () => {
   const text = await seal();
   for (const secret of SECRETS) assert.ok(!text.includes(secret), `sealed file leaks ${secret}`);

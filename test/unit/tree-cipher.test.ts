@@ -229,3 +229,15 @@ test('verifyMac: no MAC, a changed value or a changed lastmodified → MacMismat
   assert.throws(() => verifyMac(stored, mac, new ValueCipher(Buffer.alloc(32, 9)), lastModified), MacMismatchError);
   assert.throws(() => verifyMac('garbage', mac, new ValueCipher(KEY), lastModified), MacMismatchError);
 });
+
+test('toPlain keeps a key named __proto__ as data (it must not become the prototype or vanish)', () => {
+  const doc = new TreeBranch([
+    { key: '__proto__', value: new TreeBranch([{ key: 'polluted', value: 'yes' }]) },
+    { key: 'plain', value: '__proto__' },
+  ]);
+  const plain = toPlain(doc) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(plain), ['__proto__', 'plain']);
+  assert.equal(Object.getPrototypeOf(plain), Object.prototype);
+  assert.equal((plain as { polluted?: unknown }).polluted, undefined);
+  assert.equal(JSON.stringify(plain), '{"__proto__":{"polluted":"yes"},"plain":"__proto__"}');
+});

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Alias, Document, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { InvalidDocumentError } from '../../errors.js';
-import { Comment, fromPlain, SopsTime, TreeBranch, type TreeValue } from '../tree.js';
+import { Comment, fromPlain, setOwn, SopsTime, TreeBranch, type TreeValue } from '../tree.js';
 import type { EmitOptions, EncryptedFile, PlainMetadata, Store } from './types.js';
 import { emitYaml, fastParseYaml, MAX_YAML_DEPTH } from './yaml-fast.js';
 import { INT64_MAX, INT64_MIN, resolvePlainScalar } from './yaml-scalars.js';
@@ -371,7 +371,7 @@ function emit(documents: TreeBranch[], options: EmitOptions | undefined, metadat
 function metadataToPlain(value: TreeValue): unknown {
   if (value instanceof TreeBranch) {
     const out: Record<string, unknown> = {};
-    for (const item of value.items) if (typeof item.key === 'string') out[item.key] = metadataToPlain(item.value);
+    for (const item of value.items) if (typeof item.key === 'string') setOwn(out, item.key, metadataToPlain(item.value));
     return out;
   }
   if (Array.isArray(value)) return value.filter((v) => !(v instanceof Comment)).map(metadataToPlain);
