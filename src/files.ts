@@ -6,7 +6,7 @@
  * lose each other's update, and a file changed by anything else meanwhile is refused.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -27,10 +27,14 @@ export function readInputFile(path: string): Buffer {
 
 /**
  * Atomically replaces `path` with `data`. The temporary file is created 0600 (exclusive,
- * so it never follows a planted link), fsynced, given the original file's mode, and
- * renamed over the target. On any error the temporary file is removed and the original
- * is untouched. Its name carries the writer's pid, so that a temporary file left by a
- * killed process (SIGKILL cannot be caught) is recognised and removed later.
+ * so it never follows a planted link), fsynced and renamed over the target; only then is
+ * it given the original file's mode, through its still-open descriptor (the inode wax
+ * wrote, whatever has happened to the path since). So a process killed at any point
+ * leaves either a 0600 temporary file or the target at 0600: never a temporary copy
+ * (of a `decrypt -i` plaintext, say) readable by others while the original is unchanged.
+ * On any error the temporary file is removed and the original is untouched. Its name
+ * carries the writer's pid, so that a temporary file left by a killed process (SIGKILL
+ * cannot be caught) is recognised and removed later.
  */
 export function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number } = {}): void {
   const temp = tempPathFor(path);
@@ -41,15 +45,17 @@ export function writeFileAtomic(path: string, data: Uint8Array, options: { mode?
     let offset = 0;
     while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
     fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    if (mode !== 0o600) chmodQuiet(temp, mode);
     renameSync(temp, path);
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
     removeQuiet(temp);
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new WriteError(`cannot write ${path} (${code}); the original file is unchanged`, code === 'EACCES' ? 'check the directory permissions' : undefined);
+  }
+  try {
+    if (mode !== 0o600) fchmodQuiet(fd, mode);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -78,9 +84,9 @@ function existingMode(path: string): number | undefined {
   }
 }
 
-function chmodQuiet(path: string, mode: number): void {
+function fchmodQuiet(fd: number, mode: number): void {
   try {
-    chmodSync(path, mode);
+    fchmodSync(fd, mode);
   } catch {
     /* the default 0600 is the safe side */
   }
