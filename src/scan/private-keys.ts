@@ -16,6 +16,7 @@
 import type { TextRange } from './sops-regions.js';
 
 const BEGIN = '-----BEGIN ';
+const END = '-----END ';
 const DASHES = '-----';
 /** The labels of unencrypted private keys (RFC 7468, OpenSSH, OpenPGP armour). */
 const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'DSA PRIVATE KEY', 'EC PRIVATE KEY', 'OPENSSH PRIVATE KEY', 'PGP PRIVATE KEY BLOCK']);
@@ -32,23 +33,42 @@ const OPENSSH_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
 /** OpenPGP packet tags of a secret key and a secret subkey (RFC 4880 §4.3). */
 const PGP_SECRET_TAGS = new Set([5, 7]);
 
-/** `[start, end)` of each unencrypted private key block in `text`, from BEGIN through END. */
+/**
+ * `[start, end)` of each unencrypted private key block in `text`, from BEGIN through END.
+ * Linear in the text whatever it holds: BEGIN and END markers are each found in one pass,
+ * a block's END is the first one after its BEGIN, and a body that holds another BEGIN is
+ * no key, so every character is decoded at most once (a file of many BEGIN lines and no
+ * END cannot make the scan quadratic).
+ */
 export function privateKeyBlocks(text: string): TextRange[] {
+  const begins = positionsOf(text, BEGIN);
+  if (begins.length === 0) return [];
+  const ends = positionsOf(text, END);
   const blocks: TextRange[] = [];
-  for (let at = text.indexOf(BEGIN); at >= 0; at = text.indexOf(BEGIN, at + 1)) {
+  let nextEnd = 0;
+  for (let i = 0; i < begins.length; i++) {
+    const at = begins[i]!;
     const labelStart = at + BEGIN.length;
-    const labelEnd = text.indexOf(DASHES, labelStart);
-    if (labelEnd < 0 || labelEnd - labelStart > MAX_LABEL) continue;
-    const label = text.slice(labelStart, labelEnd);
+    const labelEnd = text.slice(labelStart, labelStart + MAX_LABEL + DASHES.length).indexOf(DASHES);
+    if (labelEnd < 0) continue;
+    const label = text.slice(labelStart, labelStart + labelEnd);
     if (!KEY_LABELS.has(label)) continue;
-    const endMarker = `-----END ${label}-----`;
-    const bodyStart = labelEnd + DASHES.length;
-    const close = text.indexOf(endMarker, bodyStart);
-    if (close < 0 || close - bodyStart > MAX_BODY) continue;
+    const bodyStart = labelStart + labelEnd + DASHES.length;
+    while (nextEnd < ends.length && ends[nextEnd]! < bodyStart) nextEnd++;
+    if (nextEnd === ends.length) break;
+    const close = ends[nextEnd]!;
+    const endMarker = `${END}${label}-----`;
+    if (close - bodyStart > MAX_BODY || (begins[i + 1] ?? Infinity) < close || !text.startsWith(endMarker, close)) continue;
     const body = text.slice(bodyStart, close).replace(ESCAPED_BREAKS, '\n');
     if (label === 'PGP PRIVATE KEY BLOCK' ? isPgpSecretKey(body) : isKeyDer(label, body)) blocks.push({ start: at, end: close + endMarker.length });
   }
   return blocks;
+}
+
+function positionsOf(text: string, marker: string): number[] {
+  const out: number[] = [];
+  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) out.push(at);
+  return out;
 }
 
 function isKeyDer(label: string, body: string): boolean {

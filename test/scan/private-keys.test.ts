@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { credentialDetector } from '../../src/scan/credentials.js';
@@ -98,4 +99,22 @@ test('armoured OpenPGP secret keys from real sops test setups are found; their p
   // A public key under a private label is no secret key.
   const publicBody = publicOnly.replace(/PGP PUBLIC KEY BLOCK/g, 'PGP PRIVATE KEY BLOCK');
   assert.equal(privateKeyBlocks(publicBody.slice(0, publicBody.indexOf('-----END') + 35)).length, 0);
+});
+
+test('many BEGIN lines without an END (hostile input) are scanned in one pass, not once per BEGIN', () => {
+  // Run in a child with a time limit: a quadratic scan (each BEGIN searching the rest of
+  // the text for its END) would block for hours, and a blocked event loop cannot time out
+  // a test. The limit catches a hang; it measures no speed.
+  const module = new URL('../../src/scan/private-keys.js', import.meta.url).href;
+  const key = JSON.stringify(ecP256Sec1().trim());
+  const script = `
+    const { privateKeyBlocks } = await import(${JSON.stringify(module)});
+    const unterminated = '-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEI\\n'.repeat(100000);
+    const endFarAway = '-----BEGIN EC PRIVATE KEY-----\\n'.repeat(100000) + 'x'.repeat(1000000) + '\\n' + ${key} + '\\n';
+    process.stdout.write(JSON.stringify([privateKeyBlocks(unterminated).length, privateKeyBlocks(endFarAway).length]));
+  `;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.signal, null, 'the scan did not finish within 60 s');
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), [0, 1], 'nothing in the unterminated text; the real key after the BEGIN lines is found');
 });
