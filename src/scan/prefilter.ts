@@ -412,13 +412,14 @@ export function planScan(text: string, path: string): ScanPlan {
 function planWindows(text: string, table: CompiledTable, hits: AnchorHit[]): ScanPlan {
   const windows: PlannedWindow[] = [];
   let whole: Set<string> | undefined;
+  const index = new TextIndex(text);
   const collect = ({ offset, length, anchor }: AnchorHit) => {
     if (anchor.reach === 'file') {
       whole ??= new Set();
       for (const rule of anchor.rules) whole.add(rule);
       return;
     }
-    const window = windowFor(text, offset, offset + length, anchor.reach);
+    const window = windowFor(text, offset, offset + length, anchor.reach, index);
     if (window) windows.push({ ...window, rules: anchor.rules });
   };
   hits.forEach(collect);
@@ -497,18 +498,75 @@ function isAsciiLetter(code: number): boolean {
  */
 const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
 
-function windowFor(text: string, start: number, end: number, reach: Exclude<Reach, 'file'>): TextRange | undefined {
+/**
+ * Line boundaries and `-----END` markers of one text, each found in one pass on first
+ * use and then looked up by binary search. Searching the text again for every anchor
+ * hit (back to the line's start, on to its end, on to the next END) would make a long
+ * minified line with many hits, or many BEGIN lines without an END, quadratic.
+ */
+class TextIndex {
+  private newlines?: number[];
+  private pemEnds?: number[];
+  constructor(private readonly text: string) {}
+
+  /** As `lineStartAt`. */
+  lineStart(offset: number): number {
+    this.newlines ??= allPositions(this.text, '\n');
+    const i = firstAtOrAfter(this.newlines, offset);
+    return i === 0 ? 0 : this.newlines[i - 1]! + 1;
+  }
+
+  /** As `lineEndAt`. */
+  lineEnd(offset: number): number {
+    this.newlines ??= allPositions(this.text, '\n');
+    const i = firstAtOrAfter(this.newlines, offset);
+    return i < this.newlines.length ? this.newlines[i]! + 1 : this.text.length;
+  }
+
+  /** The first `-----END` at or after `from`, or -1. */
+  nextPemEnd(from: number): number {
+    this.pemEnds ??= allPositions(this.text, PEM_END);
+    const i = firstAtOrAfter(this.pemEnds, from);
+    return i < this.pemEnds.length ? this.pemEnds[i]! : -1;
+  }
+}
+
+const PEM_END = '-----END';
+/** `-----BEGIN` + ` OPENSSH ` + `PRIVATE KEY`, with room to spare. */
+const PRIVATE_KEY_REACH = 32;
+
+function allPositions(text: string, marker: string): number[] {
+  const out: number[] = [];
+  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) out.push(at);
+  return out;
+}
+
+/** The index of the first element of the sorted `positions` that is `>= offset`. */
+function firstAtOrAfter(positions: readonly number[], offset: number): number {
+  let lo = 0;
+  let hi = positions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (positions[mid]! < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function windowFor(text: string, start: number, end: number, reach: Exclude<Reach, 'file'>, index: TextIndex): TextRange | undefined {
   switch (reach) {
     case 'line':
-      return { start: lineStartAt(text, start), end: lineEndAt(text, end - 1) };
+      return { start: index.lineStart(start), end: index.lineEnd(end - 1) };
     case 'url-credentials':
       URL_USERINFO.lastIndex = end;
-      return URL_USERINFO.test(text) ? { start: lineStartAt(text, start), end: lineEndAt(text, start) } : undefined;
+      return URL_USERINFO.test(text) ? { start: index.lineStart(start), end: index.lineEnd(start) } : undefined;
     case 'pem-private-key': {
-      const last = lineEndAt(text, start);
-      if (!text.slice(end, last).includes('PRIVATE KEY')) return undefined;
-      const close = text.indexOf('-----END', end);
-      return { start: lineStartAt(text, start), end: close < 0 ? last : lineEndAt(text, close) };
+      const last = index.lineEnd(start);
+      // The preset's patterns put `PRIVATE KEY` within a space, a key type and a space of
+      // BEGIN; looking no further keeps a long line of BEGINs from costing a pass each.
+      if (!text.slice(end, Math.min(last, end + PRIVATE_KEY_REACH)).includes('PRIVATE KEY')) return undefined;
+      const close = index.nextPemEnd(end);
+      return { start: index.lineStart(start), end: close < 0 ? last : index.lineEnd(close) };
     }
   }
 }
