@@ -9,7 +9,7 @@
  * scan whose files hold no anchor of the fast path (`prefilter.ts`) never needs it.
  */
 import { extname } from 'node:path';
-import { planScan, positionAt, type ScanPlan } from './prefilter.js';
+import { planScan, TextIndex, type ScanPlan } from './prefilter.js';
 import { privateKeyBlocks } from './private-keys.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
 import type { Detector, RawFinding } from './types.js';
@@ -88,11 +88,12 @@ async function lintWindow(text: string, path: string, window: TextRange, rules: 
 function toFindings(text: string, hits: readonly CredentialHit[]): RawFinding[] {
   if (hits.length === 0) return [];
   const regions = sopsRegions(text);
-  return hits.filter((hit) => !isInside(regions, hit.start)).map((hit) => toFinding(text, hit));
+  const index = new TextIndex(text);
+  return hits.filter((hit) => !isInside(regions, hit.start)).map((hit) => toFinding(text, index, hit));
 }
 
-function toFinding(text: string, hit: CredentialHit): RawFinding {
-  const { line, column } = positionAt(text, hit.start);
+function toFinding(text: string, index: TextIndex, hit: CredentialHit): RawFinding {
+  const { line, column } = index.position(hit.start);
   return {
     ruleId: `credential/${shortRuleName(hit.rule)}`,
     line,

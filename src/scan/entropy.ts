@@ -11,7 +11,7 @@
  * recipients, PGP fingerprints), and lockfiles.
  */
 import { basename } from 'node:path';
-import { lineEndAt, lineStartAt, positionAt } from './prefilter.js';
+import { TextIndex } from './prefilter.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
 import type { Detector, RawFinding } from './types.js';
 
@@ -62,9 +62,10 @@ export const entropyDetector: Detector = {
   detect(target, text, context) {
     if (!context.options.entropy || LOCKFILES.has(basename(target.path))) return [];
     const regions = sopsRegions(text);
+    const index = new TextIndex(text);
     return candidates(text)
       .filter((token) => !isInside(regions, token.start))
-      .flatMap((token) => judge(text, token));
+      .flatMap((token) => judge(text, index, token));
   },
 };
 
@@ -77,13 +78,13 @@ function candidates(text: string): TextRange[] {
   return found.filter((range, i) => i === 0 || range.start >= found[i - 1]!.end);
 }
 
-function judge(text: string, range: TextRange): RawFinding[] {
+function judge(text: string, index: TextIndex, range: TextRange): RawFinding[] {
   const token = text.slice(range.start, range.end);
-  if (UUID.test(token) || AGE_RECIPIENT.test(token) || DIGEST_PREFIX.test(token) || isNamedDigest(text, range, token)) return [];
+  if (UUID.test(token) || AGE_RECIPIENT.test(token) || DIGEST_PREFIX.test(token) || isNamedDigest(text, index, range, token)) return [];
   const alphabet = HEX.test(token) ? 'hex' : 'base64';
   const entropy = alphabet === 'hex' ? hexEntropy(token) : shannonEntropy(token);
   if (entropy <= (alphabet === 'hex' ? HEX_THRESHOLD : BASE64_THRESHOLD)) return [];
-  const { line, column } = positionAt(text, range.start);
+  const { line, column } = index.position(range.start);
   return [
     {
       ruleId: 'high-entropy',
@@ -97,9 +98,9 @@ function judge(text: string, range: TextRange): RawFinding[] {
 }
 
 /** A hex string of a digest's length on a line that names a digest, a commit or a PGP key. */
-function isNamedDigest(text: string, range: TextRange, token: string): boolean {
+function isNamedDigest(text: string, index: TextIndex, range: TextRange, token: string): boolean {
   if (!HEX.test(token) || !DIGEST_HEX_LENGTHS.has(token.length)) return false;
-  const line = text.slice(lineStartAt(text, range.start), lineEndAt(text, range.end));
+  const line = text.slice(index.lineStart(range.start), index.lineEnd(range.end));
   return DIGEST_WORD.test(line) || (token.length === 40 && FINGERPRINT_WORD.test(line));
 }
 

@@ -432,7 +432,8 @@ function planWindows(text: string, table: CompiledTable, hits: AnchorHit[]): Sca
   const windowed = merged.reduce((sum, w) => sum + (w.end - w.start), 0);
   const windowsCost = merged.length * CALL_COST_IN_CHARS + windowed;
   const wholeCost = CALL_COST_IN_CHARS + text.length;
-  if (text.length <= CALL_COST_IN_CHARS || windowsCost >= wholeCost) return { mode: 'whole', rules: [...unionOfRules(merged, new Set())] };
+  const cheaperWhole = windowsCost >= wholeCost && text.length <= MAX_JOINED_CHARS;
+  if (text.length <= CALL_COST_IN_CHARS || cheaperWhole) return { mode: 'whole', rules: [...unionOfRules(merged, new Set())] };
   return { mode: 'windows', windows: merged };
 }
 
@@ -504,19 +505,26 @@ const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
  * hit (back to the line's start, on to its end, on to the next END) would make a long
  * minified line with many hits, or many BEGIN lines without an END, quadratic.
  */
-class TextIndex {
+export class TextIndex {
   private newlines?: number[];
   private pemEnds?: number[];
   constructor(private readonly text: string) {}
 
-  /** As `lineStartAt`. */
+  /** 1-based line and column (in UTF-16 code units) of `offset`. */
+  position(offset: number): { line: number; column: number } {
+    this.newlines ??= allPositions(this.text, '\n');
+    const line = firstAtOrAfter(this.newlines, offset) + 1;
+    return { line, column: offset - this.lineStart(offset) + 1 };
+  }
+
+  /** The offset where the line holding `offset` starts. */
   lineStart(offset: number): number {
     this.newlines ??= allPositions(this.text, '\n');
     const i = firstAtOrAfter(this.newlines, offset);
     return i === 0 ? 0 : this.newlines[i - 1]! + 1;
   }
 
-  /** As `lineEndAt`. */
+  /** The offset just past the line holding `offset`: past its `\n`, or the end of the text. */
   lineEnd(offset: number): number {
     this.newlines ??= allPositions(this.text, '\n');
     const i = firstAtOrAfter(this.newlines, offset);
@@ -571,34 +579,25 @@ function windowFor(text: string, start: number, end: number, reach: Exclude<Reac
   }
 }
 
+/**
+ * Windows that only touch (one ends where the next starts) are joined up to this size,
+ * and a text longer than it is never linted whole for cost alone: secretlint's core
+ * drops duplicate messages by comparing every message with every later one, so a single
+ * call over a file with thousands of hits (a list of 20,000 AWS key ids) would run for
+ * minutes. Overlapping windows are always joined, whatever their size, since a match may
+ * cross the overlap.
+ */
+const MAX_JOINED_CHARS = 16 * 1024;
+
 function mergeWindows(windows: PlannedWindow[]): PlannedWindow[] {
   const sorted = windows.sort((a, b) => a.start - b.start);
   const merged: PlannedWindow[] = [];
   for (const window of sorted) {
     const last = merged[merged.length - 1];
-    if (last && window.start <= last.end) {
+    if (last && (window.start < last.end || (window.start === last.end && last.end - last.start < MAX_JOINED_CHARS))) {
       const rules = window.rules.every((rule) => last.rules.includes(rule)) ? last.rules : [...new Set([...last.rules, ...window.rules])];
       merged[merged.length - 1] = { start: last.start, end: Math.max(last.end, window.end), rules };
     } else merged.push(window);
   }
   return merged;
-}
-
-/** The offset where the line holding `offset` starts. */
-export function lineStartAt(text: string, offset: number): number {
-  // lastIndexOf clamps a negative start to 0 and would find a `\n` at offset 0 itself.
-  return offset === 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
-}
-
-/** The offset just past the line holding `offset`: past its `\n`, or the end of the text. */
-export function lineEndAt(text: string, offset: number): number {
-  const newline = text.indexOf('\n', offset);
-  return newline < 0 ? text.length : newline + 1;
-}
-
-/** 1-based line and column (in UTF-16 code units) of `offset`. */
-export function positionAt(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  for (let newline = text.indexOf('\n'); newline >= 0 && newline < offset; newline = text.indexOf('\n', newline + 1)) line++;
-  return { line, column: offset - lineStartAt(text, offset) + 1 };
 }

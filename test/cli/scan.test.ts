@@ -5,9 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertNoneOf, makeTempDir, removeTempDir, runWax, testEnvironment, withWorkspace, type RunOptions, type RunResult, type Workspace } from '../support/cli.js';
+import { assertNoneOf, makeTempDir, removeTempDir, runWax, testEnvironment, waxBundle, withWorkspace, type RunOptions, type RunResult, type Workspace } from '../support/cli.js';
 import { git, ISOLATED_GIT_ENV } from '../support/git.js';
 
 /** The developer's git configuration must not change what these repositories do. */
@@ -283,6 +284,27 @@ test(
     assert.match(result.stderr, /^wax: scan: 0 findings in 0 files \(0 scanned, 2 skipped\)$/m);
   }),
 );
+
+test('a file of 40,000 AWS key ids is scanned in bounded time, every one reported', () => {
+  // secretlint's core compares every message of one call with every later one: linted as
+  // one piece, half this file ran for 40-70 s here. The time limit only catches that kind of hang.
+  const dir = makeTempDir('wax-scan-many-');
+  try {
+    const b32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    // Distinct base-32 ids, one per line.
+    const ids = Array.from({ length: 40_000 }, (_, i) => `key = AKIA${Array.from({ length: 4 }, (_, d) => b32[(i >> (5 * d)) & 31]).join('')}${b32.slice(0, 12)}`);
+    writeFileSync(join(dir, 'keys.txt'), `${ids.join('\n')}\n`);
+    // The JSON report is about 14 MB: more than runWax's default output buffer.
+    const result = spawnSync(process.execPath, [waxBundle(), 'scan', 'keys.txt', '--format', 'json'], { cwd: dir, env: testEnvironment(), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    assert.equal(result.signal, null, 'the scan did not finish within 60 s');
+    assert.equal(result.status, 1, result.stderr);
+    const report = JSON.parse(result.stdout) as { findings: { ruleId: string; line: number }[] };
+    assert.equal(report.findings.length, 40_000);
+    assert.ok(report.findings.every((f, i) => f.ruleId === 'credential/aws' && f.line === i + 1));
+  } finally {
+    removeTempDir(dir);
+  }
+});
 
 test('wax scan --help documents the suppressions and exits 0', () => {
   const help = runWax(['scan', '--help']);

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { CREDENTIAL_HINT, MESSAGE_DESCRIPTIONS, credentialDetector, describeMessage, findCredentials, secretlint, shortRuleName, type CredentialHit } from '../../src/scan/credentials.js';
-import { PRESET_ANCHORS, planScan, positionAt } from '../../src/scan/prefilter.js';
+import { PRESET_ANCHORS, planScan, TextIndex } from '../../src/scan/prefilter.js';
 import { isInside, sopsRegions } from '../../src/scan/sops-regions.js';
 import { maskSecret, type RawFinding, type ScanContext } from '../../src/scan/types.js';
 import { fixturePath, fixturesAvailable, loadManifest } from '../support/fixtures.js';
@@ -215,6 +215,26 @@ const CONTEXT: ScanContext = {
 async function detect(path: string, text: string): Promise<RawFinding[]> {
   return credentialDetector.detect({ path, content: Buffer.from(text) }, text, CONTEXT);
 }
+
+/** The plain reference for line and column: count the newlines before `offset`. */
+function positionAt(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lastNewline = before.lastIndexOf('\n');
+  return { line: before.split('\n').length, column: offset - (lastNewline + 1) + 1 };
+}
+
+test('TextIndex: line, column and line bounds agree with the plain reference at every offset', () => {
+  for (const text of ['', 'a', '\n', 'ab\ncd\n', '\n\nx\n\n', 'no newline at the end', 'é\r\nß\n\u2028x']) {
+    const index = new TextIndex(text);
+    for (let offset = 0; offset <= text.length; offset++) {
+      assert.deepEqual(index.position(offset), positionAt(text, offset), `${JSON.stringify(text)} at ${offset}`);
+      const start = offset === 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
+      const newline = text.indexOf('\n', offset);
+      assert.equal(index.lineStart(offset), start);
+      assert.equal(index.lineEnd(offset), newline < 0 ? text.length : newline + 1);
+    }
+  }
+});
 
 const signature = (hits: readonly CredentialHit[]) => hits.map((h) => `${h.rule} ${h.messageId} ${h.start}-${h.end}`);
 
