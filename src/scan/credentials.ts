@@ -70,7 +70,9 @@ export async function findCredentials(text: string, path: string, options: { fas
 }
 
 async function runPlan(text: string, path: string, plan: Exclude<ScanPlan, { mode: 'skip' }>): Promise<CredentialHit[]> {
-  const windows: readonly (TextRange & { rules?: readonly string[] })[] = plan.mode === 'whole' ? [{ start: 0, end: text.length, rules: plan.rules }] : plan.windows;
+  const whole = (rules: readonly string[] | undefined) => ({ start: 0, end: text.length, rules });
+  const windows: readonly (TextRange & { rules?: readonly string[] })[] =
+    plan.mode === 'whole' ? [whole(plan.rules)] : plan.wholeFileRules ? [...plan.windows, whole(plan.wholeFileRules)] : plan.windows;
   const hits: CredentialHit[] = [];
   for (const window of windows) hits.push(...(await lintWindow(text, path, window, window.rules)));
   return hits.sort((a, b) => a.start - b.start || a.end - b.end || a.rule.localeCompare(b.rule) || a.messageId.localeCompare(b.messageId));

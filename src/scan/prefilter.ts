@@ -180,7 +180,11 @@ export type ScanPlan =
   | { readonly mode: 'skip' }
   /** `rules` undefined: every rule of the preset. */
   | { readonly mode: 'whole'; readonly rules?: readonly string[] }
-  | { readonly mode: 'windows'; readonly windows: readonly PlannedWindow[] };
+  /**
+   * `wholeFileRules`: rules that read the whole file (the GCP key file rule), linted on
+   * the whole text by themselves while every other rule stays in its windows.
+   */
+  | { readonly mode: 'windows'; readonly windows: readonly PlannedWindow[]; readonly wholeFileRules?: readonly string[] };
 
 // One secretlint call costs about as much as linting 2 KB more text (measured on Node 20:
 // some 50 µs to set up the preset's rules, some 40 µs per KB of text), so a file this
@@ -427,14 +431,16 @@ function planWindows(text: string, table: CompiledTable, hits: AnchorHit[]): Sca
   const filterHits: AnchorHit[] = [];
   for (const probe of table.filterProbes) findAnchors(text, probe, filterHits);
   filterHits.forEach(collect);
-  if (whole !== undefined) return { mode: 'whole', rules: [...unionOfRules(windows, whole)] };
+  // A rule that switches others off (secretlint-disable comments) needs them all on the whole text.
+  const wholeForAll = whole !== undefined && [...whole].some((rule) => PRESET_ANCHORS[rule]?.filtersOthers === true);
+  if (wholeForAll || (whole !== undefined && windows.length === 0)) return { mode: 'whole', rules: [...unionOfRules(windows, whole!)] };
   const merged = mergeWindows(windows);
   const windowed = merged.reduce((sum, w) => sum + (w.end - w.start), 0);
   const windowsCost = merged.length * CALL_COST_IN_CHARS + windowed;
   const wholeCost = CALL_COST_IN_CHARS + text.length;
   const cheaperWhole = windowsCost >= wholeCost && text.length <= MAX_JOINED_CHARS;
-  if (text.length <= CALL_COST_IN_CHARS || cheaperWhole) return { mode: 'whole', rules: [...unionOfRules(merged, new Set())] };
-  return { mode: 'windows', windows: merged };
+  if (text.length <= CALL_COST_IN_CHARS || cheaperWhole) return { mode: 'whole', rules: [...unionOfRules(merged, whole ?? new Set())] };
+  return whole === undefined ? { mode: 'windows', windows: merged } : { mode: 'windows', windows: merged, wholeFileRules: [...whole] };
 }
 
 function unionOfRules(windows: readonly PlannedWindow[], into: Set<string>): Set<string> {

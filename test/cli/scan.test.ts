@@ -285,22 +285,26 @@ test(
   }),
 );
 
-test('a file of 40,000 AWS key ids is scanned in bounded time, every one reported', () => {
+test('files of 40,000 AWS key ids (text, and JSON with a \\u escape) are scanned in bounded time, every one reported', () => {
   // secretlint's core compares every message of one call with every later one: linted as
-  // one piece, half this file ran for 40-70 s here. The time limit only catches that kind of hang.
+  // one piece, half of such a file ran for 40-70 s here (a \\u escape in a .json file had
+  // the whole file linted for the GCP key rule). The time limit only catches that kind of hang.
   const dir = makeTempDir('wax-scan-many-');
   try {
     const b32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-    // Distinct base-32 ids, one per line.
-    const ids = Array.from({ length: 40_000 }, (_, i) => `key = AKIA${Array.from({ length: 4 }, (_, d) => b32[(i >> (5 * d)) & 31]).join('')}${b32.slice(0, 12)}`);
-    writeFileSync(join(dir, 'keys.txt'), `${ids.join('\n')}\n`);
-    // The JSON report is about 14 MB: more than runWax's default output buffer.
-    const result = spawnSync(process.execPath, [waxBundle(), 'scan', 'keys.txt', '--format', 'json'], { cwd: dir, env: testEnvironment(), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-    assert.equal(result.signal, null, 'the scan did not finish within 60 s');
-    assert.equal(result.status, 1, result.stderr);
-    const report = JSON.parse(result.stdout) as { findings: { ruleId: string; line: number }[] };
-    assert.equal(report.findings.length, 40_000);
-    assert.ok(report.findings.every((f, i) => f.ruleId === 'credential/aws' && f.line === i + 1));
+    // Distinct base-32 ids.
+    const ids = Array.from({ length: 40_000 }, (_, i) => `AKIA${Array.from({ length: 4 }, (_, d) => b32[(i >> (5 * d)) & 31]).join('')}${b32.slice(0, 12)}`);
+    writeFileSync(join(dir, 'keys.txt'), ids.map((id) => `key = ${id}\n`).join(''));
+    writeFileSync(join(dir, 'keys.json'), `{\n  "note": "caf\\u00e9",\n  "keys": [\n${ids.map((id) => `    "${id}"`).join(',\n')}\n  ]\n}\n`);
+    for (const [file, firstLine] of [['keys.txt', 1], ['keys.json', 4]] as const) {
+      // The JSON report is about 14 MB: more than runWax's default output buffer.
+      const result = spawnSync(process.execPath, [waxBundle(), 'scan', file, '--format', 'json'], { cwd: dir, env: testEnvironment(), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      assert.equal(result.signal, null, `${file}: the scan did not finish within 60 s`);
+      assert.equal(result.status, 1, result.stderr);
+      const report = JSON.parse(result.stdout) as { findings: { ruleId: string; line: number }[] };
+      assert.equal(report.findings.length, 40_000, file);
+      assert.ok(report.findings.every((f, i) => f.ruleId === 'credential/aws' && f.line === firstLine + i), file);
+    }
   } finally {
     removeTempDir(dir);
   }
