@@ -9,7 +9,8 @@
  * scan whose files hold no anchor of the fast path (`prefilter.ts`) never needs it.
  */
 import { extname } from 'node:path';
-import { planScan, TextIndex, type ScanPlan } from './prefilter.js';
+import { planScan, type ScanPlan } from './prefilter.js';
+import { TextIndex } from './text-index.js';
 import { privateKeyBlocks } from './private-keys.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
 import type { Detector, RawFinding } from './types.js';

@@ -19,6 +19,7 @@ import { Comment, TreeBranch, type TreeValue } from '../document/tree.js';
 import { walkDocuments } from '../document/walk.js';
 import type { Selector } from '../document/rules.js';
 import { fastJsonOffset, fastYamlDocuments, fastYamlOffset, UNSURE, type FastOffset } from './fast-positions.js';
+import { TextIndex } from './text-index.js';
 
 /** Mapping keys and sequence indices from a document's root down to one value. */
 export type Location = readonly (string | number)[];
@@ -186,7 +187,7 @@ export function describeLocation(location: Location): string {
 export class ValueLocator {
   private yamlDocs: Document.Parsed[] | undefined;
   private fastYaml: ReturnType<typeof fastYamlDocuments> | undefined;
-  private lineStarts: number[] | undefined;
+  private lines: TextIndex | undefined;
 
   constructor(
     private readonly format: Format,
@@ -258,23 +259,9 @@ export class ValueLocator {
   }
 
   private positionAt(offset: number): Position {
-    this.lineStarts ??= lineStartsOf(this.text);
-    const starts = this.lineStarts;
-    let low = 0;
-    let high = starts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (starts[mid] <= offset) low = mid;
-      else high = mid - 1;
-    }
-    return { line: low + 1, column: offset - starts[low] + 1 };
+    this.lines ??= new TextIndex(this.text);
+    return this.lines.position(offset);
   }
-}
-
-function lineStartsOf(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return starts;
 }
 
 /** Where the library puts the node at `location` (see `nodeOffset`); undefined for no such document. */

@@ -11,7 +11,7 @@
  * recipients, PGP fingerprints), and lockfiles.
  */
 import { basename } from 'node:path';
-import { TextIndex } from './prefilter.js';
+import { TextIndex } from './text-index.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
 import type { Detector, RawFinding } from './types.js';
 

@@ -18,6 +18,7 @@
  */
 import { extname } from 'node:path';
 import type { TextRange } from './sops-regions.js';
+import { TextIndex } from './text-index.js';
 
 /** How far from its anchor a match of the rule can reach. */
 export type Reach =
@@ -505,67 +506,9 @@ function isAsciiLetter(code: number): boolean {
  */
 const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
 
-/**
- * Line boundaries and `-----END` markers of one text, each found in one pass on first
- * use and then looked up by binary search. Searching the text again for every anchor
- * hit (back to the line's start, on to its end, on to the next END) would make a long
- * minified line with many hits, or many BEGIN lines without an END, quadratic.
- */
-export class TextIndex {
-  private newlines?: number[];
-  private pemEnds?: number[];
-  constructor(private readonly text: string) {}
-
-  /** 1-based line and column (in UTF-16 code units) of `offset`. */
-  position(offset: number): { line: number; column: number } {
-    this.newlines ??= allPositions(this.text, '\n');
-    const line = firstAtOrAfter(this.newlines, offset) + 1;
-    return { line, column: offset - this.lineStart(offset) + 1 };
-  }
-
-  /** The offset where the line holding `offset` starts. */
-  lineStart(offset: number): number {
-    this.newlines ??= allPositions(this.text, '\n');
-    const i = firstAtOrAfter(this.newlines, offset);
-    return i === 0 ? 0 : this.newlines[i - 1]! + 1;
-  }
-
-  /** The offset just past the line holding `offset`: past its `\n`, or the end of the text. */
-  lineEnd(offset: number): number {
-    this.newlines ??= allPositions(this.text, '\n');
-    const i = firstAtOrAfter(this.newlines, offset);
-    return i < this.newlines.length ? this.newlines[i]! + 1 : this.text.length;
-  }
-
-  /** The first `-----END` at or after `from`, or -1. */
-  nextPemEnd(from: number): number {
-    this.pemEnds ??= allPositions(this.text, PEM_END);
-    const i = firstAtOrAfter(this.pemEnds, from);
-    return i < this.pemEnds.length ? this.pemEnds[i]! : -1;
-  }
-}
-
 const PEM_END = '-----END';
 /** `-----BEGIN` + ` OPENSSH ` + `PRIVATE KEY`, with room to spare. */
 const PRIVATE_KEY_REACH = 32;
-
-function allPositions(text: string, marker: string): number[] {
-  const out: number[] = [];
-  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) out.push(at);
-  return out;
-}
-
-/** The index of the first element of the sorted `positions` that is `>= offset`. */
-function firstAtOrAfter(positions: readonly number[], offset: number): number {
-  let lo = 0;
-  let hi = positions.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (positions[mid]! < offset) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 function windowFor(text: string, start: number, end: number, reach: Exclude<Reach, 'file'>, index: TextIndex): TextRange | undefined {
   switch (reach) {
@@ -579,7 +522,7 @@ function windowFor(text: string, start: number, end: number, reach: Exclude<Reac
       // The preset's patterns put `PRIVATE KEY` within a space, a key type and a space of
       // BEGIN; looking no further keeps a long line of BEGINs from costing a pass each.
       if (!text.slice(end, Math.min(last, end + PRIVATE_KEY_REACH)).includes('PRIVATE KEY')) return undefined;
-      const close = index.nextPemEnd(end);
+      const close = index.next(PEM_END, end);
       return { start: index.lineStart(start), end: close < 0 ? last : index.lineEnd(close) };
     }
   }

@@ -14,6 +14,7 @@
  * alone, as the preset leaves them.
  */
 import type { TextRange } from './sops-regions.js';
+import { TextIndex } from './text-index.js';
 
 const BEGIN = '-----BEGIN ';
 const END = '-----END ';
@@ -41,9 +42,10 @@ const PGP_SECRET_TAGS = new Set([5, 7]);
  * END cannot make the scan quadratic).
  */
 export function privateKeyBlocks(text: string): TextRange[] {
-  const begins = positionsOf(text, BEGIN);
+  const index = new TextIndex(text);
+  const begins = index.positions(BEGIN);
   if (begins.length === 0) return [];
-  const ends = positionsOf(text, END);
+  const ends = index.positions(END);
   const blocks: TextRange[] = [];
   let nextEnd = 0;
   for (let i = 0; i < begins.length; i++) {
@@ -63,12 +65,6 @@ export function privateKeyBlocks(text: string): TextRange[] {
     if (label === 'PGP PRIVATE KEY BLOCK' ? isPgpSecretKey(body) : isKeyDer(label, body)) blocks.push({ start: at, end: close + endMarker.length });
   }
   return blocks;
-}
-
-function positionsOf(text: string, marker: string): number[] {
-  const out: number[] = [];
-  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) out.push(at);
-  return out;
 }
 
 function isKeyDer(label: string, body: string): boolean {

@@ -13,25 +13,17 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { CREDENTIAL_HINT, MESSAGE_DESCRIPTIONS, credentialDetector, describeMessage, findCredentials, secretlint, shortRuleName, type CredentialHit } from '../../src/scan/credentials.js';
-import { PRESET_ANCHORS, planScan, TextIndex } from '../../src/scan/prefilter.js';
+import { PRESET_ANCHORS, planScan } from '../../src/scan/prefilter.js';
+import { TextIndex } from '../../src/scan/text-index.js';
 import { isInside, sopsRegions } from '../../src/scan/sops-regions.js';
 import { maskSecret, type RawFinding, type ScanContext } from '../../src/scan/types.js';
+import { mulberry32 } from '../../bench/generate.js';
 import { fixturePath, fixturesAvailable, loadManifest } from '../support/fixtures.js';
 
 // ---------------------------------------------------------------------------------------
 // Fake tokens
 
-function seededRandom(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = seededRandom(0x5eed);
+const random = mulberry32(0x5eed);
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const LOWER = 'abcdefghijklmnopqrstuvwxyz';
 const DIGITS = '0123456789';
@@ -223,7 +215,7 @@ function positionAt(text: string, offset: number): { line: number; column: numbe
   return { line: before.split('\n').length, column: offset - (lastNewline + 1) + 1 };
 }
 
-test('TextIndex: line, column and line bounds agree with the plain reference at every offset', () => {
+test('TextIndex: line, column, line bounds and next marker agree with the plain reference at every offset', () => {
   for (const text of ['', 'a', '\n', 'ab\ncd\n', '\n\nx\n\n', 'no newline at the end', 'é\r\nß\n\u2028x']) {
     const index = new TextIndex(text);
     for (let offset = 0; offset <= text.length; offset++) {
@@ -232,6 +224,7 @@ test('TextIndex: line, column and line bounds agree with the plain reference at 
       const newline = text.indexOf('\n', offset);
       assert.equal(index.lineStart(offset), start);
       assert.equal(index.lineEnd(offset), newline < 0 ? text.length : newline + 1);
+      assert.equal(index.next('\n', offset), newline);
     }
   }
 });

@@ -8,19 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { BASE64_THRESHOLD, HEX_THRESHOLD, entropyDetector, hexEntropy, shannonEntropy } from '../../src/scan/entropy.js';
 import { maskSecret, type RawFinding, type ScanContext } from '../../src/scan/types.js';
+import { mulberry32 } from '../../bench/generate.js';
 import { fixturePath, fixturesAvailable, loadManifest } from '../support/fixtures.js';
 
-function seededRandom(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = seededRandom(0xe17);
+const random = mulberry32(0xe17);
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const HEX = '0123456789abcdef';
 
