@@ -52,11 +52,8 @@ export function writeFileAtomic(path: string, data: Uint8Array, options: { mode?
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new WriteError(`cannot write ${path} (${code}); the original file is unchanged`, code === 'EACCES' ? 'check the directory permissions' : undefined);
   }
-  try {
-    if (mode !== 0o600) fchmodQuiet(fd, mode);
-  } finally {
-    closeSync(fd);
-  }
+  if (mode !== 0o600) fchmodQuiet(fd, mode);
+  closeSync(fd);
 }
 
 function tempPathFor(path: string): string {
