@@ -309,7 +309,9 @@ function plainEnd(text: string): void {
 
 /** The offset at `location` in a JSON text the JSON store accepted (UNSURE when in doubt). */
 export function fastJsonOffset(text: string, location: readonly Step[]): FastOffset {
-  if (text.includes('\r') || text.includes('\t') || text.charCodeAt(0) === 0xfeff) return UNSURE;
+  // Tabs are JSON white space like spaces (`JSON.stringify(value, null, '\t')`, editors
+  // set to tabs), and the library's flow reader places nodes after them just the same.
+  if (text.includes('\r') || text.charCodeAt(0) === 0xfeff) return UNSURE;
   try {
     return new JsonReader(text).follow(location);
   } catch (error) {
@@ -441,6 +443,6 @@ class JsonReader {
   }
 
   private skipSpace(): void {
-    while (this.text[this.at] === ' ' || this.text[this.at] === '\n') this.at++;
+    for (let c = this.text[this.at]; c === ' ' || c === '\n' || c === '\t'; c = this.text[++this.at]);
   }
 }

@@ -237,7 +237,7 @@ test('fast YAML positions: documents are numbered as the library numbers them', 
 test('fast JSON positions equal the library: generated values (property)', () => {
   let answered = 0;
   fc.assert(
-    fc.property(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom(0, 2, 4), (value, indent) => {
+    fc.property(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom(0, 2, 4, '\t', ' \t'), (value, indent) => {
       answered += compare(JSON.stringify(value, null, indent), 'json').answered;
     }),
     { numRuns: 300, seed: 20251122 },
@@ -245,10 +245,14 @@ test('fast JSON positions equal the library: generated values (property)', () =>
   assert.ok(answered > 1000, `the fast reader answered only ${answered} locations`);
 });
 
-test('fast JSON positions: escaped keys, tabs and CR are left to the library', () => {
-  for (const text of ['{"a\\"b": 1, "c": 2}', '{\t"c": 2}', '{"c": 2}\r\n']) {
+test('fast JSON positions: escaped keys and CR are left to the library; tabs are white space', () => {
+  for (const text of ['{"a\\"b": 1, "c": 2}', '{"c": 2}\r\n']) {
     assert.equal(fastJsonOffset(text, ['c']), UNSURE, JSON.stringify(text));
     compare(text, 'json');
+  }
+  for (const text of ['{\t"c": 2}', '{\n\t"a": {\n\t\t"c":\t[1,\t2]\n\t},\t"c": 3\n}\n']) {
+    assert.notEqual(fastJsonOffset(text, ['c']), UNSURE, JSON.stringify(text));
+    assert.ok(compare(text, 'json').answered > 0, JSON.stringify(text));
   }
   // A key after the wanted one is never read: it cannot matter which one comes first.
   assert.equal(fastJsonOffset('{"c": 2, "a\\"b": 1}', ['c']), 6);

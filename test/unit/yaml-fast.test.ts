@@ -145,6 +145,22 @@ test('the fast reader reads emitted YAML exactly as the full library does', () =
   );
 });
 
+test('one-line flow collections of scalars are read as the full library reads them', () => {
+  // What Kubernetes manifests hold (resources, probes, args): reading them here spares loading the library.
+  const texts = [
+    'resources:\n  requests: { cpu: 466m, memory: 486Mi }\n  limits: {cpu: 1, memory: "2Gi"}\n',
+    'args: [--v, "2", \'a b\', 3, true, null, ~, 1.5, -1]\n',
+    'containers:\n  - { name: app, image: "registry/app:1.0" }\n  - [ x , y ]\n',
+    'probe: { path: /healthz, port: http }\nempty: { }\nnone: [ ]\n',
+    'm: { "quoted key": 1, \'single\': "a,b", plain key: c d }\n',
+  ];
+  for (const text of texts) {
+    const quick = fastParseYaml(text);
+    assert.ok(quick, `the fast reader declined ${JSON.stringify(text)}`);
+    assert.deepEqual(quick.map(canon), parseYamlWithLibrary(text).map(canon), JSON.stringify(text));
+  }
+});
+
 test('floats are written as go-yaml writes them', () => {
   assert.equal(formatYamlFloat(0.25), '0.25');
   assert.equal(formatYamlFloat(1e6), '1e+06');
@@ -157,7 +173,7 @@ test('floats are written as go-yaml writes them', () => {
 });
 
 test('the fast reader declines what it does not handle', () => {
-  for (const text of ['a: &x 1\nb: *x\n', 'a: {b: 1}\n', 'a: >\n  folded\n', 'a: !!str 1\n', 'a: b # c\n', 'a: "multi\n  line"\n', '- a\n', 'a: 1\r\n', 'a:\n\tb: 1\n']) {
+  for (const text of ['a: &x 1\nb: *x\n', 'a: {b: {c: 1}}\n', 'a: [b, [c]]\n', 'a: {b: 1,}\n', 'a: [b: c]\n', 'a: {b: 1} # c\n', 'a: {b: 1, b: 2}\n', 'a: {b: 1,\n  c: 2}\n', 'a: [x:y]\n', 'a: >\n  folded\n', 'a: !!str 1\n', 'a: b # c\n', 'a: "multi\n  line"\n', '- a\n', 'a: 1\r\n', 'a:\n\tb: 1\n']) {
     assert.equal(fastParseYaml(text), undefined, JSON.stringify(text));
   }
 });

@@ -6,7 +6,10 @@
  * file; this reader needs a fraction of that, and a cold `wax decrypt` does not even
  * load the library. The reader is deliberately narrow: at the first construct it does not
  * handle (flow collections, anchors, tags, folded or multi-line scalars, comments whose
- * owner is ambiguous, …) it returns `undefined` and the caller parses with the library.
+ * owner is ambiguous, flow collections over several lines or nested, …) it returns
+ * `undefined` and the caller parses with the library. One-line flow collections of
+ * scalars (`resources: { cpu: 100m, memory: 128Mi }`, `args: [--v, "2"]`), common in
+ * Kubernetes manifests, are read here: loading the library costs more than such a file.
  * Tests check that both paths give the same tree on every fixture and on generated input.
  */
 import { Comment, SopsTime, TreeBranch, type TreeValue } from '../tree.js';
@@ -205,6 +208,7 @@ class FastReader {
     const rest = line.text.slice(2);
     const inner = trimSpacesStart(rest);
     const column = indent + 2 + (rest.length - inner.length);
+    if (inner.startsWith('{') || inner.startsWith('[')) return this.value(inner, indent, true);
     if (inner.startsWith('- ') || inner === '-' || parseKey(inner)) {
       // `- key: value` or `- - x`: the rest of the line opens a block at its own column.
       this.pos--;
@@ -223,9 +227,7 @@ class FastReader {
   private value(rest: string, indent: number, inSequence: boolean): TreeValue {
     if (rest === '') return this.nested(indent, inSequence);
     if (rest === '|' || rest === '|-' || rest === '|+') return this.literal(indent, rest);
-    if (rest === '{}') return new TreeBranch();
-    if (rest === '[]') return [];
-    const value = parseInlineScalar(rest);
+    const value = rest.startsWith('{') || rest.startsWith('[') ? parseFlowCollection(rest) : parseInlineScalar(rest);
     const next = this.peekContent();
     // A more indented line after a scalar would continue a multi-line plain scalar.
     if (next && next.indent > indent) bail();
@@ -345,6 +347,74 @@ function parseInlineScalar(text: string): TreeValue {
   if (/^[-?:,[\]{}#&*!|>%@`]/.test(text) && !/^-[^\s]/.test(text)) bail();
   if (/^[?:]/.test(text) || text.includes(' #') || /:( |$)/.test(text)) bail();
   return resolvePlain(text);
+}
+
+/**
+ * A flow mapping or sequence that fills `text` (one line): `{ k: v, … }` or `[v, …]`,
+ * whose keys and values are scalars. Nested collections, empty entries, a trailing comma,
+ * `? ` keys, a single-pair mapping inside a sequence (`[a: b]`), comments and plain
+ * scalars with a `:` or `#` are all left to the full parser.
+ */
+function parseFlowCollection(text: string): TreeValue {
+  const isMapping = text.startsWith('{');
+  const close = isMapping ? '}' : ']';
+  const entries = text.slice(1);
+  if (trimSpacesStart(entries) === close) return isMapping ? new TreeBranch() : [];
+  const branch = new TreeBranch();
+  const items: TreeValue[] = [];
+  const seen = new Set<string>();
+  let at = 0;
+  for (;;) {
+    const first = flowScalar(entries, at);
+    if (isMapping) {
+      if (entries[first.end] !== ':' || entries[first.end + 1] !== ' ') bail();
+      const key = first.plain ? plainFlowKey(first.value) : (first.value as string);
+      if (seen.has(key)) bail(); // the full parser reports duplicates properly
+      seen.add(key);
+      const value = flowScalar(entries, first.end + 2);
+      branch.items.push({ key, value: value.value });
+      at = value.end;
+    } else {
+      items.push(first.value);
+      at = first.end;
+    }
+    if (entries[at] === close) break;
+    if (entries[at] !== ',') bail();
+    at++;
+  }
+  if (at !== entries.length - 1) bail(); // text after the closing bracket
+  return isMapping ? branch : items;
+}
+
+/** One scalar of a flow collection from `start` (spaces skipped), and where the text after it (spaces skipped) begins. */
+function flowScalar(text: string, start: number): { value: TreeValue; plain: boolean; end: number } {
+  let at = start;
+  while (text[at] === ' ') at++;
+  let value: TreeValue;
+  let plain = false;
+  if (text[at] === '"' || text[at] === "'") {
+    const rest = text.slice(at);
+    const end = rest.startsWith('"') ? findDoubleQuoteEnd(rest) : findSingleQuoteEnd(rest);
+    if (end < 0) bail();
+    value = parseInlineScalar(rest.slice(0, end + 1));
+    at += end + 1;
+  } else {
+    const match = FLOW_PLAIN.exec(text.slice(at)) ?? bail();
+    value = trimSpacesEnd(match[0]);
+    if (value === '' || /^[-?:,[\]{}#&*!|>'"%@`]/.test(value) && !/^-[^\s]/.test(value)) bail();
+    plain = true;
+    at += match[0].length;
+  }
+  while (text[at] === ' ') at++;
+  return { value: plain ? resolvePlain(value as string) : value, plain, end: at };
+}
+
+/** A plain scalar inside a flow collection: up to the next indicator; `:` and `#` decline. */
+const FLOW_PLAIN = /^[^,[\]{}:#]*/;
+
+function plainFlowKey(value: TreeValue): string {
+  if (typeof value !== 'string' || !isPlainSafeKey(value)) bail();
+  return value as string;
 }
 
 /** Plain scalars are typed exactly as the full-library reader types them. */
