@@ -76,7 +76,12 @@ async function runPlan(text: string, path: string, plan: Exclude<ScanPlan, { mod
     plan.mode === 'whole' ? [whole(plan.rules)] : plan.wholeFileRules ? [...plan.windows, whole(plan.wholeFileRules)] : plan.windows;
   const hits: CredentialHit[] = [];
   for (const window of windows) hits.push(...(await lintWindow(text, path, window, window.rules)));
-  return hits.sort((a, b) => a.start - b.start || a.end - b.end || a.rule.localeCompare(b.rule) || a.messageId.localeCompare(b.messageId));
+  return hits.sort((a, b) => a.start - b.start || a.end - b.end || compareCodeUnits(a.rule, b.rule) || compareCodeUnits(a.messageId, b.messageId));
+}
+
+/** A stable order for ids; not `localeCompare`, whose first call loads ICU's collator (~7 ms of a cold scan). */
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Lints one part of the text with `rules` of the preset (every rule when undefined). */

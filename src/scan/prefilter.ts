@@ -482,7 +482,12 @@ function addLiterals(text: string, probeHit: number, specs: readonly LiteralSpec
     const offset = probeHit - spec.probeAt;
     if (offset < 0 || !text.startsWith(spec.literal, offset)) continue;
     if (spec.afterNonLetter && isAsciiLetter(text.charCodeAt(offset - 1))) continue;
-    for (const anchor of spec.anchors) hits.push({ offset, length: spec.literal.length, anchor });
+    const end = offset + spec.literal.length;
+    for (const anchor of spec.anchors) {
+      // Most URLs carry no credentials: such a hit opens nothing, so it is not even kept.
+      if (anchor.reach === 'url-credentials' && !hasUserinfoAt(text, end)) continue;
+      hits.push({ offset, length: spec.literal.length, anchor });
+    }
   }
 }
 
@@ -506,6 +511,11 @@ function isAsciiLetter(code: number): boolean {
  */
 const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
 
+function hasUserinfoAt(text: string, at: number): boolean {
+  URL_USERINFO.lastIndex = at;
+  return URL_USERINFO.test(text);
+}
+
 const PEM_END = '-----END';
 /** `-----BEGIN` + ` OPENSSH ` + `PRIVATE KEY`, with room to spare. */
 const PRIVATE_KEY_REACH = 32;
@@ -515,8 +525,7 @@ function windowFor(text: string, start: number, end: number, reach: Exclude<Reac
     case 'line':
       return { start: index.lineStart(start), end: index.lineEnd(end - 1) };
     case 'url-credentials':
-      URL_USERINFO.lastIndex = end;
-      return URL_USERINFO.test(text) ? { start: index.lineStart(start), end: index.lineEnd(start) } : undefined;
+      return hasUserinfoAt(text, end) ? { start: index.lineStart(start), end: index.lineEnd(start) } : undefined;
     case 'pem-private-key': {
       const last = index.lineEnd(start);
       // The preset's patterns put `PRIVATE KEY` within a space, a key type and a space of
