@@ -365,7 +365,9 @@ function bench(dir: string): { results: Record<string, unknown>; targets: Target
   const cloudUrls = urls.filter((u) => CLOUD_SDK.test(u));
   const distDir = path.dirname(WAX);
   const distPrefix = pathToFileURL(distDir).href + '/';
-  const chunks = urls.filter((u) => u.startsWith(distPrefix));
+  // The launcher (dist/wax.mjs) reads the CLI bundle itself, past the module loader.
+  const cliBundle = path.join(distDir, 'wax-cli.cjs');
+  const chunks = [...urls.filter((u) => u.startsWith(distPrefix)), ...(existsSync(cliBundle) ? [pathToFileURL(cliBundle).href] : [])];
   // A cloud SDK bundled into a chunk has no @aws-sdk in its URL; its size would show here.
   const chunkKiB = chunks.reduce((sum, u) => sum + statSync(fileURLToPath(u)).size, 0) / 1024;
   const nonBuiltin = urls.filter((u) => !u.startsWith('node:'));

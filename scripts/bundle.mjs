@@ -1,46 +1,112 @@
-// Bundles the CLI into dist/ so that a cold `wax` start reads a few files instead of
-// resolving hundreds of modules. Commands stay separate chunks (splitting), so running
-// `wax decrypt` never parses the code of `wax edit` or of a cloud SDK.
-import { rmSync } from 'node:fs';
+// Bundles the CLI into dist/ so that a cold `wax` start reads three files instead of
+// resolving hundreds of modules:
+//   wax.mjs        the executable (cli/launcher.ts): runs the bundle with V8's code cache
+//   wax-cli.cjs    the CLI, one CommonJS file (cli/main.ts and all it imports)
+//   wax-cli.cache  the code cache, made here by sample runs (see makeCodeCache)
+//   yaml-lib.cjs   the full YAML library, required on first use by the few files the fast
+//                  reader declines
+// Cloud SDKs stay in node_modules and load only when a file uses their provider.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 // WAX_BUNDLE_OUTDIR lets a second bundle (under the repository, so that node_modules
 // resolves) be built while tests run against dist/.
 const outdir = process.env.WAX_BUNDLE_OUTDIR ?? 'dist';
-// Old chunks would linger with new hashes next to them.
+// WAX_BUNDLE_MINIFY=0 keeps names readable for a CPU profile.
+const minify = process.env.WAX_BUNDLE_MINIFY !== '0';
+// Old files would linger next to new ones.
 rmSync(outdir, { recursive: true, force: true });
 
+const common = { bundle: true, platform: 'node', target: 'node20', minify, legalComments: 'none', logLevel: 'warning' };
+
+// One file: a bundle with code splitting loads a module per chunk through the ES module
+// loader (about 1 ms each), and V8 keeps a code cache for a script, not for a module graph.
+// Code that only some commands need is still only compiled when they first call it.
 await build({
-  entryPoints: { wax: 'cli/main.ts' },
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  outdir,
-  outExtension: { '.js': '.mjs' },
-  // WAX_BUNDLE_MINIFY=0 keeps names readable for a CPU profile.
-  minify: process.env.WAX_BUNDLE_MINIFY !== '0',
+  ...common,
+  entryPoints: ['cli/main.ts'],
+  format: 'cjs',
+  outfile: `${outdir}/wax-cli.cjs`,
   sourcemap: false,
-  legalComments: 'none',
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __waxCreateRequire } from 'node:module'; const require = __waxCreateRequire(import.meta.url);",
-  },
-  // Cloud SDKs stay in node_modules and load only when a file uses their provider.
+  // src/ locates dist/yaml-lib.cjs from import.meta.url, which CommonJS has not.
+  define: { 'import.meta.url': '__waxModuleUrl' },
+  banner: { js: "var __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   external: ['@aws-sdk/*', '@azure/*', '@smithy/*', '@kubernetes/*'],
-  logLevel: 'warning',
+  plugins: [builtinsRequiredOnDemand()],
+});
+
+await build({
+  ...common,
+  entryPoints: ['cli/launcher.ts'],
+  format: 'esm',
+  outfile: `${outdir}/wax.mjs`,
+  banner: { js: '#!/usr/bin/env node' },
 });
 
 // The full YAML library, for the files the fast reader declines, as one CommonJS file
 // that src/document/stores/yaml.ts requires on first use (see BUNDLED_YAML there).
-await build({
-  entryPoints: ['yaml'],
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  outfile: `${outdir}/yaml-lib.cjs`,
-  minify: process.env.WAX_BUNDLE_MINIFY !== '0',
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: ['yaml'], format: 'cjs', outfile: `${outdir}/yaml-lib.cjs` });
+
+makeCodeCache();
+
+/**
+ * `await import('node:child_process')` (in the PGP provider, in a secretlint rule) would
+ * stay an import() in the bundle, which cannot run where the launcher runs it (see
+ * src/external-import.ts). Each becomes a lazily required module instead: same module,
+ * loaded at the same moment.
+ */
+function builtinsRequiredOnDemand() {
+  return {
+    name: 'builtins-required-on-demand',
+    setup(bundler) {
+      bundler.onResolve({ filter: /^[\w:/]+$/ }, (args) => (args.kind === 'dynamic-import' && isBuiltin(args.path) ? { path: args.path, namespace: 'builtin-on-demand' } : undefined));
+      bundler.onLoad({ filter: /.*/, namespace: 'builtin-on-demand' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    },
+  };
+}
+
+/**
+ * Runs the commands whose start matters most (a scan as the pre-commit hook runs it, an
+ * encryption, a decryption) on sample files of our own, never a user's, with
+ * WAX_WRITE_CODE_CACHE=1: each run loads the cache of the one before and writes it back
+ * with the functions it compiled on top.
+ */
+function makeCodeCache() {
+  const dir = mkdtempSync(join(tmpdir(), 'wax-code-cache-'));
+  try {
+    const wax = (...args) => {
+      const run = spawnSync(process.execPath, [resolve(outdir, 'wax.mjs'), ...args], { cwd: dir, env: { ...process.env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
+      // scan exits 1 on findings: the samples have some on purpose.
+      if (run.status !== 0 && !(args[0] === 'scan' && run.status === 1)) throw new Error(`bundle: wax ${args[0]} (code cache run) failed: ${run.stderr}`);
+      return run.stdout;
+    };
+    writeSamples(dir);
+    wax('keygen', '-o', 'key.txt');
+    const recipient = /public key: (age1\w+)/.exec(readFileSync(join(dir, 'key.txt'), 'utf8'))?.[1];
+    if (!recipient) throw new Error('bundle: keygen wrote no recipient');
+    wax('encrypt', '--age', recipient, '--output', 'encrypted.yaml', 'secret.yaml');
+    process.env.SOPS_AGE_KEY_FILE = join(dir, 'key.txt');
+    wax('decrypt', 'encrypted.yaml');
+    wax('scan', '.');
+    const check = spawnSync(process.execPath, [resolve(outdir, 'wax.mjs'), '--version'], { env: { ...process.env, WAX_DEBUG_CODE_CACHE: '1' }, encoding: 'utf8' });
+    if (!check.stderr.includes('code cache used')) console.warn(`bundle: the code cache is not used (${check.stderr.trim()}); wax works, but starts slower`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What a scan meets: a plaintext Secret, a credential, configuration without either. */
+function writeSamples(dir) {
+  const files = {
+    'secret.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: sample-password-for-the-code-cache\n',
+    'deploy.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: registry.example.com/app:1.0\n          resources: { cpu: 100m, memory: 128Mi }\n',
+    'config.json': '{\n  "endpoint": "https://user:sample-password@db.example.com/app",\n  "region": "eu-west-1"\n}\n',
+    'app.env': 'AWS_ACCESS_KEY_ID=AKIAQWERTYUIOPASDFGH\nLOG_LEVEL=info\n',
+    'main.go': 'package main\n\nfunc main() {\n\tprintln("hello")\n}\n',
+  };
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+}

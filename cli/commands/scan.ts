@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { UsageError, ReadError } from '../../src/errors.js';
 import { writeFileAtomic } from '../../src/files.js';
 import { DETECTORS } from '../../src/scan/detectors.js';
@@ -33,7 +32,6 @@ export interface ScanFlags {
 }
 
 export async function scanCommand(paths: string[], flags: ScanFlags): Promise<number> {
-  tuneForShortRun();
   const source = await openSource(paths, flags);
   let result: ScanResult;
   try {
@@ -77,21 +75,6 @@ function openSource(paths: string[], flags: ScanFlags): Promise<ScanSource> {
   }
   return Promise.resolve(pathsSource(paths));
 }
-
-/**
- * A scan is one short run over many files. V8 optimises every function that has run a
- * while, on background threads, and in a scan of 2,000 files a third of the CPU time went
- * into optimising per-file functions (detectors, the YAML reader, path helpers) that the
- * run ends before paying back. Four times V8 11's tier-up budget keeps the optimiser for
- * the loops that are really hot: measured on Node 20, about 17% less CPU for `--all` and
- * the same wall time. The flag has kept its name for a decade of V8 versions; it is set
- * only on versions it was checked with, because V8 reports an unknown flag on stderr.
- */
-function tuneForShortRun(): void {
-  const major = Number(process.versions.v8.split('.')[0]);
-  if (major >= 11 && major <= 13) setFlagsFromString('--interrupt-budget=270336');
-}
-
 
 function readStandardInput(): Buffer {
   try {

@@ -9,6 +9,7 @@
 import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { isPermanentReason, readStatus, readyCondition } from '../../controller/status.js';
 import { ENCRYPTED_SECRET_API_VERSION } from '../../src/encrypted-secret.js';
+import { importExternal } from '../../src/external-import.js';
 import {
   ConfigError, ConflictingParametersError, EncryptedSecretFailedError, KubernetesApiError, UsageError, WaitTimeoutError,
 } from '../../src/errors.js';
@@ -49,7 +50,7 @@ interface Cluster {
 }
 
 async function connect(options: ClusterOptions): Promise<Cluster> {
-  const k8s = await import('@kubernetes/client-node');
+  const k8s = await importExternal<typeof import('@kubernetes/client-node')>('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   loadKubeconfig(kc, options);
   const context = kc.getContextObject(kc.getCurrentContext());

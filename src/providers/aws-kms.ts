@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import type { STSClientConfig } from '@aws-sdk/client-sts';
 import { KeyFormatError, MasterKeyError } from '../errors.js';
+import { importExternal } from '../external-import.js';
 import { nowRfc3339, parseRfc3339, type MasterKeyEntry } from '../document/metadata.js';
 import type { MasterKeyRecipient, Provider, ProviderContext } from './types.js';
 
@@ -209,7 +210,7 @@ function defaultEndpoint(key: KmsKey, env: NodeJS.ProcessEnv, service: 'KMS' | '
 
 /** One KMS client for one call: sops makes one call per key per file, and so do we. */
 async function withKms<T>(key: KmsKey, env: NodeJS.ProcessEnv, operation: Operation, run: (sdk: KmsModule, client: KMSClient) => Promise<T>): Promise<T> {
-  const sdk = await loadSdk(() => import('@aws-sdk/client-kms'), '@aws-sdk/client-kms');
+  const sdk = await loadSdk(() => importExternal<KmsModule>('@aws-sdk/client-kms'), '@aws-sdk/client-kms');
   let base = baseCredentials(key, env);
   if (key.role !== '') base = { credentials: await assumeRole(key, env, base) };
   const seen: { url?: string } = {};
@@ -236,7 +237,7 @@ export function roleSessionName(host: string = hostname()): string {
 }
 
 async function assumeRole(key: KmsKey, env: NodeJS.ProcessEnv, base: { profile?: string; credentials?: Credentials }): Promise<Credentials> {
-  const sdk = await loadSdk(() => import('@aws-sdk/client-sts'), '@aws-sdk/client-sts');
+  const sdk = await loadSdk(() => importExternal<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts'), '@aws-sdk/client-sts');
   const seen: { url?: string } = {};
   const client = new sdk.STSClient(commonConfig(key, env, 'STS', base) as STSClientConfig);
   recordEndpoint(client.middlewareStack, seen);

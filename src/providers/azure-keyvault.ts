@@ -9,6 +9,7 @@
  */
 import type { CryptographyClient, CryptographyClientOptions, KeyClient, KeyVaultKey } from '@azure/keyvault-keys';
 import { KeyFormatError, MasterKeyError } from '../errors.js';
+import { importExternal } from '../external-import.js';
 import type { MasterKeyEntry } from '../document/metadata.js';
 import type { MasterKeyRecipient, Provider, ProviderContext } from './types.js';
 
@@ -156,7 +157,7 @@ interface Session {
 
 async function openSession(ref: AzureKeyRef, ctx: ProviderContext, operation: Operation): Promise<Session> {
   try {
-    const sdk = await import('@azure/keyvault-keys');
+    const sdk = await importExternal<KeyVaultSdk>('@azure/keyvault-keys');
     const credential = await credentialFor(ctx.env);
     const options: CryptographyClientOptions = {
       retryOptions: RETRY_OPTIONS,
@@ -183,7 +184,7 @@ async function credentialFor(env: NodeJS.ProcessEnv): Promise<TokenCredential> {
   const token = env.WAX_AZURE_ACCESS_TOKEN?.trim();
   if (token) return staticTokenCredential(token);
   if (defaultCredential === undefined) {
-    defaultCredential = import('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
+    defaultCredential = importExternal<typeof import('@azure/identity')>('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
     // A failed import must not stick for the life of a long-running process.
     defaultCredential.catch(() => {
       defaultCredential = undefined;
