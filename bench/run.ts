@@ -4,7 +4,7 @@
  * numbers do not. Prints a table and writes the same figures to bench/results.json.
  *
  * Env: BENCH_RUNS (cold-start runs, default 20), BENCH_BIG_RUNS (big-file runs, default 5),
- * BENCH_WAX (the CLI entry to measure, default dist/wax.mjs), BENCH_CONTROLLER_OBJECTS
+ * BENCH_WAX (the CLI entry to measure, default dist/wax.cjs), BENCH_CONTROLLER_OBJECTS
  * (EncryptedSecrets in the controller section, default 2000), BENCH_SCAN_RUNS (timed runs of
  * each full-tree scan, default 3), BENCH_SCAN_FILES and BENCH_SCAN_MB (the generated
  * repository, default 2000 files and 30 MB; the staged scan takes BENCH_RUNS runs),
@@ -29,7 +29,7 @@ import { benchScan, SCAN_TOOL_NAMES, type ScanBenchResult, type ToolResult } fro
 import { PLANT_KINDS } from './scan-corpus.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WAX = path.resolve(ROOT, process.env.BENCH_WAX ?? 'dist/wax.mjs');
+const WAX = path.resolve(ROOT, process.env.BENCH_WAX ?? 'dist/wax.cjs');
 const RUNS = positiveInt('BENCH_RUNS', 20);
 const BIG_RUNS = positiveInt('BENCH_BIG_RUNS', 5);
 const WARMUP = 2;
@@ -365,7 +365,7 @@ function bench(dir: string): { results: Record<string, unknown>; targets: Target
   const cloudUrls = urls.filter((u) => CLOUD_SDK.test(u));
   const distDir = path.dirname(WAX);
   const distPrefix = pathToFileURL(distDir).href + '/';
-  // The launcher (dist/wax.mjs) reads the CLI bundle itself, past the module loader.
+  // The launcher (dist/wax.cjs) reads the CLI bundle itself, past the module loader.
   const cliBundle = path.join(distDir, 'wax-cli.cjs');
   const chunks = [...urls.filter((u) => u.startsWith(distPrefix)), ...(existsSync(cliBundle) ? [pathToFileURL(cliBundle).href] : [])];
   // A cloud SDK bundled into a chunk has no @aws-sdk in its URL; its size would show here.

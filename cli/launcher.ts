@@ -1,5 +1,5 @@
 /**
- * The `wax` executable (`dist/wax.mjs`): runs the CLI bundle `dist/wax-cli.cjs` with V8's
+ * The `wax` executable (`dist/wax.cjs`): runs the CLI bundle `dist/wax-cli.cjs` with V8's
  * code cache for it, `dist/wax-cli.cache`, made by `scripts/bundle.mjs` when it builds the
  * bundle. A cold start otherwise spends a good part of its time compiling JavaScript: the
  * cache holds the bytecode of the functions a scan, an encryption and a decryption run,

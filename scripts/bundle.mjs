@@ -1,6 +1,9 @@
 // Bundles the CLI into dist/ so that a cold `wax` start reads three files instead of
 // resolving hundreds of modules:
-//   wax.mjs        the executable (cli/launcher.ts): runs the bundle with V8's code cache
+//   wax.cjs        the executable (cli/launcher.ts): runs the bundle with V8's code cache
+//                  (CommonJS: an .mjs entry costs node some 5 ms to set up its ES module loader)
+//   wax.mjs        the executable of earlier versions, which hooks installed by `wax hook
+//                  install` may still name: runs wax.cjs
 //   wax-cli.cjs    the CLI, one CommonJS file (cli/main.ts and all it imports)
 //   wax-cli.cache  the code cache, made here by sample runs (see makeCodeCache)
 //   yaml-lib.cjs   the full YAML library, required on first use by the few files the fast
@@ -42,10 +45,12 @@ await build({
 await build({
   ...common,
   entryPoints: ['cli/launcher.ts'],
-  format: 'esm',
-  outfile: `${outdir}/wax.mjs`,
-  banner: { js: '#!/usr/bin/env node' },
+  format: 'cjs',
+  outfile: `${outdir}/wax.cjs`,
+  define: { 'import.meta.url': '__waxModuleUrl' },
+  banner: { js: "#!/usr/bin/env node\nvar __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+writeFileSync(`${outdir}/wax.mjs`, "#!/usr/bin/env node\n// Earlier versions' executable, named by hooks they installed.\nimport './wax.cjs';\n");
 
 // The full YAML library, for the files the fast reader declines, as one CommonJS file
 // that src/document/stores/yaml.ts requires on first use (see BUNDLED_YAML there).
@@ -79,7 +84,7 @@ function makeCodeCache() {
   const dir = mkdtempSync(join(tmpdir(), 'wax-code-cache-'));
   try {
     const wax = (...args) => {
-      const run = spawnSync(process.execPath, [resolve(outdir, 'wax.mjs'), ...args], { cwd: dir, env: { ...process.env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
+      const run = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), ...args], { cwd: dir, env: { ...process.env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
       // scan exits 1 on findings: the samples have some on purpose.
       if (run.status !== 0 && !(args[0] === 'scan' && run.status === 1)) throw new Error(`bundle: wax ${args[0]} (code cache run) failed: ${run.stderr}`);
       return run.stdout;
@@ -92,7 +97,7 @@ function makeCodeCache() {
     process.env.SOPS_AGE_KEY_FILE = join(dir, 'key.txt');
     wax('decrypt', 'encrypted.yaml');
     wax('scan', '.');
-    const check = spawnSync(process.execPath, [resolve(outdir, 'wax.mjs'), '--version'], { env: { ...process.env, WAX_DEBUG_CODE_CACHE: '1' }, encoding: 'utf8' });
+    const check = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), '--version'], { env: { ...process.env, WAX_DEBUG_CODE_CACHE: '1' }, encoding: 'utf8' });
     if (!check.stderr.includes('code cache used')) console.warn(`bundle: the code cache is not used (${check.stderr.trim()}); wax works, but starts slower`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

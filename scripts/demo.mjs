@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const wax = join(process.cwd(), 'dist', 'wax.mjs');
+const wax = join(process.cwd(), 'dist', 'wax.cjs');
 const dir = mkdtempSync(join(tmpdir(), 'wax-demo-'));
 const env = { ...process.env, SOPS_AGE_KEY_FILE: join(dir, 'keys.txt') };
 const run = (...args) => execFileSync(process.execPath, [wax, ...args], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

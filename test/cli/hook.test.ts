@@ -196,7 +196,7 @@ test(
       cpSync(dirname(waxBundle()), copy, { recursive: true });
       const install = runWax(['hook', 'install'], { cwd: repo.dir, env: GIT_ENV });
       assert.equal(install.code, 0);
-      const fromCopy = spawnSync(process.execPath, [join(copy, 'wax.mjs'), 'hook', 'install', '--force'], { cwd: repo.dir, env: testEnvironment(GIT_ENV), encoding: 'utf8' });
+      const fromCopy = spawnSync(process.execPath, [join(copy, 'wax.cjs'), 'hook', 'install', '--force'], { cwd: repo.dir, env: testEnvironment(GIT_ENV), encoding: 'utf8' });
       assert.equal(fromCopy.status, 0, fromCopy.stderr);
       rmSync(copy, { recursive: true, force: true });
       const bin = join(repo.ws.dir, 'bin');

@@ -1,5 +1,5 @@
 /**
- * The executable `dist/wax.mjs` (cli/launcher.ts) runs the CLI bundle with the V8 code
+ * The executable `dist/wax.cjs` (cli/launcher.ts) runs the CLI bundle with the V8 code
  * cache the build made: used when it belongs to that very bundle, ignored otherwise.
  */
 import { test } from 'node:test';
@@ -34,6 +34,13 @@ test('the CLI runs with the code cache the build made for it', () => {
   assert.match(run.stderr, /code cache used/);
 });
 
+test('dist/wax.mjs, the executable that hooks of earlier versions name, still runs wax', () => {
+  const run = runVersion(join(dirname(waxBundle()), 'wax.mjs'));
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), VERSION);
+  assert.match(run.stderr, /code cache used/);
+});
+
 test('a bundle changed after the build runs as changed: the cache of the old one (same length) is not used', () => {
   withDistCopy((dist) => {
     const bundle = join(dist, 'wax-cli.cjs');
@@ -41,7 +48,7 @@ test('a bundle changed after the build runs as changed: the cache of the old one
     assert.ok(source.includes(`"${VERSION}"`), 'the version string is in the bundle');
     // Same length: V8's own check of a code cache looks at the source's length only.
     writeFileSync(bundle, source.replaceAll(`"${VERSION}"`, '"9.9.9"'));
-    const run = runVersion(join(dist, 'wax.mjs'));
+    const run = runVersion(join(dist, 'wax.cjs'));
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), '9.9.9', 'the changed code ran, not bytecode of the old one');
     assert.match(run.stderr, /code cache absent or stale/);
@@ -54,12 +61,12 @@ test('a damaged or missing cache is ignored and the CLI works', () => {
     const bytes = readFileSync(cache);
     bytes[bytes.length - 100] ^= 0xff;
     writeFileSync(cache, bytes);
-    const damaged = runVersion(join(dist, 'wax.mjs'));
+    const damaged = runVersion(join(dist, 'wax.cjs'));
     assert.equal(damaged.status, 0, damaged.stderr);
     assert.equal(damaged.stdout.trim(), VERSION);
     assert.match(damaged.stderr, /code cache absent or stale/);
     rmSync(cache);
-    const missing = runVersion(join(dist, 'wax.mjs'));
+    const missing = runVersion(join(dist, 'wax.cjs'));
     assert.equal(missing.status, 0, missing.stderr);
     assert.equal(missing.stdout.trim(), VERSION);
     assert.match(missing.stderr, /code cache absent or stale/);

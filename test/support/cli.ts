@@ -1,5 +1,5 @@
 /**
- * Helpers for tests that drive the real CLI bundle (`dist/wax.mjs`, built by
+ * Helpers for tests that drive the real CLI bundle (`dist/wax.cjs`, built by
  * `node scripts/bundle.mjs`) as a user would: a throwaway directory, a throwaway age
  * key, and a run that returns the exit code and both output streams.
  */
@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
 
-/** `dist/wax.mjs`, or WAX_TEST_BUNDLE (a frozen copy of dist/, while others rebuild it). */
+/** `dist/wax.cjs`, or WAX_TEST_BUNDLE (a frozen copy of dist/, while others rebuild it). */
 export function waxBundle(): string {
-  return process.env.WAX_TEST_BUNDLE ?? join(repoRoot(), 'dist', 'wax.mjs');
+  return process.env.WAX_TEST_BUNDLE ?? join(repoRoot(), 'dist', 'wax.cjs');
 }
 
 /** A fresh directory under the system temp dir; remove it with `removeTempDir`. */

@@ -32,7 +32,7 @@ test('npm pack --dry-run: only the bundle, the compiled library, its types and t
   const files = packedFiles();
   const unexpected = files.filter((f) => !ALLOWED.some((re) => re.test(f)));
   assert.deepEqual(unexpected, [], 'files the package must not ship');
-  for (const needed of ['dist/wax.mjs', 'dist/wax-cli.cjs', 'dist/wax-cli.cache', 'dist/yaml-lib.cjs', 'build/src/index.js', 'build/src/index.d.ts', 'LICENSE', 'SECURITY.md', 'package.json']) {
+  for (const needed of ['dist/wax.cjs', 'dist/wax.mjs', 'dist/wax-cli.cjs', 'dist/wax-cli.cache', 'dist/yaml-lib.cjs', 'build/src/index.js', 'build/src/index.d.ts', 'LICENSE', 'SECURITY.md', 'package.json']) {
     assert.ok(files.includes(needed), `${needed} missing from the package`);
   }
   assert.ok(!files.some((f) => /(^|\/)(test|bench|keys)\//.test(f)), 'no tests, benches or keys');
