@@ -421,7 +421,7 @@ function bench(dir: string): { results: Record<string, unknown>; targets: Target
   printTable('Module loading: wax decrypt small.yaml (age only)', ['', 'target', ''], [
     [`cloud SDK modules loaded by decrypt: ${cloudUrls.length}${cloudUrls.length ? ` (${cloudUrls[0]} …)` : ''}`, ...verdict(targets[3])],
     [`wax dist chunks loaded: ${chunks.length} (${chunkKiB.toFixed(0)} KiB of ${distKiB.toFixed(0)} KiB in dist)`],
-    [`modules resolved: ${urls.length} (${urls.length - nonBuiltin.length} node: built-ins, ${nonBuiltin.length - chunks.length} outside dist)`],
+    [`modules resolved: ${urls.length} (${urls.length - nonBuiltin.length} node: built-ins, ${nonBuiltin.filter((u) => !u.startsWith(distPrefix)).length} outside dist)`],
   ]);
 
   const results = {

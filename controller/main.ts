@@ -335,6 +335,9 @@ function isEntryPoint(): boolean {
 }
 
 async function main(): Promise<void> {
+  // The image pins its Node.js: the AWS SDK's notice about Node.js 22 is lines of log that
+  // an operator cannot act on (the CLI silences it too).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let handle: ControllerHandle;
   try {
     handle = await runController(process.argv.slice(2), process.env);

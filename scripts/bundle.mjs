@@ -24,6 +24,7 @@ const minify = process.env.WAX_BUNDLE_MINIFY !== '0';
 // Old files would linger next to new ones.
 rmSync(outdir, { recursive: true, force: true });
 
+const MODULE_URL = "var __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;";
 const common = { bundle: true, platform: 'node', target: 'node20', minify, legalComments: 'none', logLevel: 'warning' };
 
 // One file: a bundle with code splitting loads a module per chunk through the ES module
@@ -35,9 +36,11 @@ await build({
   format: 'cjs',
   outfile: `${outdir}/wax-cli.cjs`,
   sourcemap: false,
-  // src/ locates dist/yaml-lib.cjs from import.meta.url, which CommonJS has not.
+  // src/ locates dist/yaml-lib.cjs from import.meta.url, which CommonJS has not. The banner
+  // comes before esbuild's "use strict", so it must say it first: the sources are ES
+  // modules, written for strict mode (a write to a frozen object must throw).
   define: { 'import.meta.url': '__waxModuleUrl' },
-  banner: { js: "var __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: `"use strict";${MODULE_URL}` },
   external: ['@aws-sdk/*', '@azure/*', '@smithy/*', '@kubernetes/*'],
   plugins: [builtinsRequiredOnDemand()],
 });
@@ -48,7 +51,7 @@ await build({
   format: 'cjs',
   outfile: `${outdir}/wax.cjs`,
   define: { 'import.meta.url': '__waxModuleUrl' },
-  banner: { js: "#!/usr/bin/env node\nvar __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: `#!/usr/bin/env node\n"use strict";${MODULE_URL}` },
 });
 writeFileSync(`${outdir}/wax.mjs`, "#!/usr/bin/env node\n// Earlier versions' executable, named by hooks they installed.\nimport './wax.cjs';\n");
 

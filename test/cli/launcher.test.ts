@@ -73,6 +73,12 @@ test('a damaged or missing cache is ignored and the CLI works', () => {
   });
 });
 
+test('the bundle and the launcher run in strict mode, as the ES modules they are built from', () => {
+  const dist = dirname(waxBundle());
+  assert.match(readFileSync(join(dist, 'wax-cli.cjs'), 'utf8'), /^"use strict";/);
+  assert.match(readFileSync(join(dist, 'wax.cjs'), 'utf8'), /^#!\/usr\/bin\/env node\n"use strict";/);
+});
+
 test('the bundle has no import() of a module: it would fail under the launcher (src/external-import.ts)', () => {
   const source = readFileSync(join(dirname(waxBundle()), 'wax-cli.cjs'), 'utf8');
   assert.deepEqual(source.match(/\bimport\(\s*["'`][^"'`]+["'`]\s*\)/g) ?? [], []);
