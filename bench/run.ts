@@ -239,7 +239,7 @@ function reportScan(s: ScanBenchResult): Target[] {
     ];
   };
   printTable(
-    `Scan: ${s.files.toLocaleString('en')} files, ${(s.bytes / 1e6).toFixed(1)} MB (${s.largeFiles} big logs/CSVs), ${s.plants} planted secrets, ${s.silentFiles} encrypted files that must stay silent (${s.runs} runs each, round-robin, cold process; generated in ${(s.generateMs / 1000).toFixed(1)} s)\n` +
+    `Scan: ${s.files.toLocaleString('en')} files, ${(s.bytes / 1e6).toFixed(1)} MB (${s.largeFiles} big logs/CSVs), ${s.plants} planted secrets, ${s.silentFiles} encrypted files that must stay silent (${s.runs} runs each, round-robin, each after an untimed run of the same tool, cold process; generated in ${(s.generateMs / 1000).toFixed(1)} s)\n` +
       `wall time of the whole process; cpu = its user + system time (GNU time); load average ${s.loadAverage.start.toFixed(2)} → ${s.loadAverage.end.toFixed(2)} on ${cpus().length} cpus`,
     ['', 'median ms', 'p90 ms', 'cpu ms', 'files/s', 'MB/s', 'wax speed-up', 'recall', 'findings', 'on encrypted', 'unplanted', 'notes', 'target', ''],
     [row(wax, silentTarget), row(secretlint, vsSecretlint), row(gitleaks, vsGitleaks)],
