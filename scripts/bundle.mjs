@@ -59,7 +59,13 @@ writeFileSync(`${outdir}/wax.mjs`, "#!/usr/bin/env node\n// Earlier versions' ex
 // that src/document/stores/yaml.ts requires on first use (see BUNDLED_YAML there).
 await build({ ...common, entryPoints: ['yaml'], format: 'cjs', outfile: `${outdir}/yaml-lib.cjs` });
 
-makeCodeCache();
+try {
+  makeCodeCache();
+} catch (error) {
+  // wax works without the cache, only starts slower: an install must not fail for it.
+  rmSync(`${outdir}/wax-cli.cache`, { force: true });
+  console.warn(`bundle: no code cache (${error.message.split('\n')[0]}); wax works, but starts slower`);
+}
 
 /**
  * `await import('node:child_process')` (in the PGP provider, in a secretlint rule) would
@@ -86,8 +92,11 @@ function builtinsRequiredOnDemand() {
 function makeCodeCache() {
   const dir = mkdtempSync(join(tmpdir(), 'wax-code-cache-'));
   try {
+    // Not the builder's environment: no SOPS_* setting, config file or key of theirs is
+    // read (or could make a sample run fail), and HOME is the sample directory.
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, XDG_CONFIG_HOME: dir, SOPS_AGE_KEY_FILE: join(dir, 'key.txt') };
     const wax = (...args) => {
-      const run = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), ...args], { cwd: dir, env: { ...process.env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
+      const run = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), ...args], { cwd: dir, env: { ...env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
       // scan exits 1 on findings: the samples have some on purpose.
       if (run.status !== 0 && !(args[0] === 'scan' && run.status === 1)) throw new Error(`bundle: wax ${args[0]} (code cache run) failed: ${run.stderr}`);
       return run.stdout;
@@ -97,10 +106,9 @@ function makeCodeCache() {
     const recipient = /public key: (age1\w+)/.exec(readFileSync(join(dir, 'key.txt'), 'utf8'))?.[1];
     if (!recipient) throw new Error('bundle: keygen wrote no recipient');
     wax('encrypt', '--age', recipient, '--output', 'encrypted.yaml', 'secret.yaml');
-    process.env.SOPS_AGE_KEY_FILE = join(dir, 'key.txt');
     wax('decrypt', 'encrypted.yaml');
     wax('scan', '.');
-    const check = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), '--version'], { env: { ...process.env, WAX_DEBUG_CODE_CACHE: '1' }, encoding: 'utf8' });
+    const check = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), '--version'], { env: { ...env, WAX_DEBUG_CODE_CACHE: '1' }, encoding: 'utf8' });
     if (!check.stderr.includes('code cache used')) console.warn(`bundle: the code cache is not used (${check.stderr.trim()}); wax works, but starts slower`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
