@@ -24,34 +24,36 @@ const minify = process.env.WAX_BUNDLE_MINIFY !== '0';
 // Old files would linger next to new ones.
 rmSync(outdir, { recursive: true, force: true });
 
-const MODULE_URL = "var __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;";
 const common = { bundle: true, platform: 'node', target: 'node20', minify, legalComments: 'none', logLevel: 'warning' };
+/**
+ * CommonJS built from ES modules. src/ locates dist/yaml-lib.cjs from import.meta.url,
+ * which CommonJS has not. The banner comes before esbuild's "use strict", so it must say
+ * it first: the sources are written for strict mode (a write to a frozen object throws).
+ */
+const fromEsModules = (head = '') => ({
+  format: 'cjs',
+  define: { 'import.meta.url': '__waxModuleUrl' },
+  banner: { js: `${head}"use strict";var __waxModuleUrl = require('node:url').pathToFileURL(__filename).href;` },
+});
 
 // One file: a bundle with code splitting loads a module per chunk through the ES module
 // loader (about 1 ms each), and V8 keeps a code cache for a script, not for a module graph.
 // Code that only some commands need is still only compiled when they first call it.
 await build({
   ...common,
+  ...fromEsModules(),
   entryPoints: ['cli/main.ts'],
-  format: 'cjs',
   outfile: `${outdir}/wax-cli.cjs`,
   sourcemap: false,
-  // src/ locates dist/yaml-lib.cjs from import.meta.url, which CommonJS has not. The banner
-  // comes before esbuild's "use strict", so it must say it first: the sources are ES
-  // modules, written for strict mode (a write to a frozen object must throw).
-  define: { 'import.meta.url': '__waxModuleUrl' },
-  banner: { js: `"use strict";${MODULE_URL}` },
   external: ['@aws-sdk/*', '@azure/*', '@smithy/*', '@kubernetes/*'],
   plugins: [builtinsRequiredOnDemand()],
 });
 
 await build({
   ...common,
+  ...fromEsModules('#!/usr/bin/env node\n'),
   entryPoints: ['cli/launcher.ts'],
-  format: 'cjs',
   outfile: `${outdir}/wax.cjs`,
-  define: { 'import.meta.url': '__waxModuleUrl' },
-  banner: { js: `#!/usr/bin/env node\n"use strict";${MODULE_URL}` },
 });
 writeFileSync(`${outdir}/wax.mjs`, "#!/usr/bin/env node\n// Earlier versions' executable, named by hooks they installed.\nimport './wax.cjs';\n");
 
@@ -99,7 +101,6 @@ function makeCodeCache() {
       const run = spawnSync(process.execPath, [resolve(outdir, 'wax.cjs'), ...args], { cwd: dir, env: { ...env, WAX_WRITE_CODE_CACHE: '1' }, encoding: 'utf8' });
       // scan exits 1 on findings: the samples have some on purpose.
       if (run.status !== 0 && !(args[0] === 'scan' && run.status === 1)) throw new Error(`bundle: wax ${args[0]} (code cache run) failed: ${run.stderr}`);
-      return run.stdout;
     };
     writeSamples(dir);
     wax('keygen', '-o', 'key.txt');

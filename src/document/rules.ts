@@ -70,15 +70,17 @@ export async function compileRe2(pattern: string, what: string): Promise<Matcher
   // A bulk run opens every file with the same few patterns (rules, path_regex): compile once.
   const known = compiled.get(pattern);
   if (known) return known;
-  const words = wordAlternation(pattern);
-  if (words) return words;
+  const matcher = wordAlternation(pattern) ?? (await compileWithRe2js(pattern, what));
+  if (compiled.size >= COMPILED_LIMIT) compiled.delete(compiled.keys().next().value!);
+  compiled.set(pattern, matcher);
+  return matcher;
+}
+
+async function compileWithRe2js(pattern: string, what: string): Promise<Matcher> {
   const { RE2JS } = await import('re2js');
   try {
     const re = RE2JS.compile(pattern);
-    const matcher = (text: string) => re.matcher(text).find();
-    if (compiled.size >= COMPILED_LIMIT) compiled.delete(compiled.keys().next().value!);
-    compiled.set(pattern, matcher);
-    return matcher;
+    return (text: string) => re.matcher(text).find();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new RegexError(`${what} ${JSON.stringify(pattern)} is not a valid RE2 expression: ${reason}`, 'sops uses Go RE2 syntax: no look-around or back-references');

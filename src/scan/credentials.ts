@@ -38,11 +38,13 @@ export const credentialDetector: Detector = {
   id: 'credential',
   detect(target, text) {
     const body = withoutByteOrderMark(text);
-    const plan = planScan(body, target.path);
+    // Planning, the private-key check and the findings' positions share one index of lines and markers.
+    const index = new TextIndex(body);
+    const plan = planScan(body, target.path, index);
     // No anchor, no possible match: answer at once, without loading secretlint. A private
     // key's `-----BEGIN` is an anchor, so no key block is skipped here either.
     if (plan.mode === 'skip') return [];
-    return runPlan(body, target.path, plan).then((hits) => toFindings(body, withKeysThePresetMisses(body, hits)));
+    return runPlan(body, target.path, plan).then((hits) => toFindings(body, index, withKeysThePresetMisses(body, index, hits)));
   },
 };
 
@@ -53,10 +55,10 @@ const PRIVATE_KEY_RULE = '@secretlint/secretlint-rule-privatekey';
  * reported under the same rule id so that baselines and `wax:allow` treat every private
  * key alike. A block the preset reported already is not reported twice.
  */
-function withKeysThePresetMisses(text: string, hits: CredentialHit[]): CredentialHit[] {
+function withKeysThePresetMisses(text: string, index: TextIndex, hits: CredentialHit[]): CredentialHit[] {
   if (!text.includes('PRIVATE KEY')) return hits;
   const reported = new Set(hits.filter((hit) => hit.rule === PRIVATE_KEY_RULE).map((hit) => hit.start));
-  const missed = privateKeyBlocks(text).filter((block) => !reported.has(block.start));
+  const missed = privateKeyBlocks(text, index).filter((block) => !reported.has(block.start));
   return missed.length === 0 ? hits : [...hits, ...missed.map((block) => ({ rule: PRIVATE_KEY_RULE, messageId: 'PrivateKey', ...block }))];
 }
 
@@ -93,10 +95,9 @@ async function lintWindow(text: string, path: string, window: TextRange, rules: 
   return messages.map((message) => locateValue(text, message, offset));
 }
 
-function toFindings(text: string, hits: readonly CredentialHit[]): RawFinding[] {
+function toFindings(text: string, index: TextIndex, hits: readonly CredentialHit[]): RawFinding[] {
   if (hits.length === 0) return [];
   const regions = sopsRegions(text);
-  const index = new TextIndex(text);
   return hits.filter((hit) => !isInside(regions, hit.start)).map((hit) => toFinding(text, index, hit));
 }
 

@@ -407,17 +407,16 @@ const SKIP: ScanPlan = { mode: 'skip' };
  * so that the optimiser compiles the search alone (it recompiles whatever it inlines, at
  * a cost a short run never earns back).
  */
-export function planScan(text: string, path: string): ScanPlan {
+export function planScan(text: string, path: string, index: TextIndex = new TextIndex(text)): ScanPlan {
   const table = tableFor(path);
   const hits: AnchorHit[] = [];
   for (const probe of table.probes) findAnchors(text, probe, hits);
-  return hits.length === 0 ? SKIP : planWindows(text, table, hits);
+  return hits.length === 0 ? SKIP : planWindows(text, table, hits, index);
 }
 
-function planWindows(text: string, table: CompiledTable, hits: AnchorHit[]): ScanPlan {
+function planWindows(text: string, table: CompiledTable, hits: AnchorHit[], index: TextIndex): ScanPlan {
   const windows: PlannedWindow[] = [];
   let whole: Set<string> | undefined;
-  const index = new TextIndex(text);
   const collect = ({ offset, length, anchor }: AnchorHit) => {
     if (anchor.reach === 'file') {
       whole ??= new Set();
@@ -522,10 +521,10 @@ const PRIVATE_KEY_REACH = 32;
 
 function windowFor(text: string, start: number, end: number, reach: Exclude<Reach, 'file'>, index: TextIndex): TextRange | undefined {
   switch (reach) {
+    // A `://` hit is kept only with user:password@ after it (addLiterals): its line is the window.
     case 'line':
-      return { start: index.lineStart(start), end: index.lineEnd(end - 1) };
     case 'url-credentials':
-      return hasUserinfoAt(text, end) ? { start: index.lineStart(start), end: index.lineEnd(start) } : undefined;
+      return { start: index.lineStart(start), end: index.lineEnd(end - 1) };
     case 'pem-private-key': {
       const last = index.lineEnd(start);
       // The preset's patterns put `PRIVATE KEY` within a space, a key type and a space of

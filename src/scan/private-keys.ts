@@ -41,8 +41,7 @@ const PGP_SECRET_TAGS = new Set([5, 7]);
  * no key, so every character is decoded at most once (a file of many BEGIN lines and no
  * END cannot make the scan quadratic).
  */
-export function privateKeyBlocks(text: string): TextRange[] {
-  const index = new TextIndex(text);
+export function privateKeyBlocks(text: string, index: TextIndex = new TextIndex(text)): TextRange[] {
   const begins = index.positions(BEGIN);
   if (begins.length === 0) return [];
   const ends = index.positions(END);

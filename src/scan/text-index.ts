@@ -5,14 +5,16 @@
  * again each time would make a long minified line with many hits, or a file of many
  * BEGIN lines without an END, quadratic.
  *
- * Offsets are indices into the JavaScript string (UTF-16 code units).
+ * Offsets are indices into the JavaScript string (UTF-16 code units). One index serves
+ * every step that looks at the same text; it costs nothing until first asked.
  */
 export class TextIndex {
-  private readonly markers = new Map<string, number[]>();
+  private markers: Map<string, number[]> | undefined;
   constructor(private readonly text: string) {}
 
   /** Every offset of `marker`, in order, occurrences not overlapping. */
   positions(marker: string): readonly number[] {
+    this.markers ??= new Map();
     let found = this.markers.get(marker);
     if (!found) {
       found = [];

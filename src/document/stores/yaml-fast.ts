@@ -208,7 +208,7 @@ class FastReader {
     const rest = line.text.slice(2);
     const inner = trimSpacesStart(rest);
     const column = indent + 2 + (rest.length - inner.length);
-    if (inner.startsWith('{') || inner.startsWith('[')) return this.value(inner, indent, true);
+    if (isFlowStart(inner)) return this.value(inner, indent, true);
     if (inner.startsWith('- ') || inner === '-' || parseKey(inner)) {
       // `- key: value` or `- - x`: the rest of the line opens a block at its own column.
       this.pos--;
@@ -227,7 +227,7 @@ class FastReader {
   private value(rest: string, indent: number, inSequence: boolean): TreeValue {
     if (rest === '') return this.nested(indent, inSequence);
     if (rest === '|' || rest === '|-' || rest === '|+') return this.literal(indent, rest);
-    const value = rest.startsWith('{') || rest.startsWith('[') ? parseFlowCollection(rest) : parseInlineScalar(rest);
+    const value = isFlowStart(rest) ? parseFlowCollection(rest) : parseInlineScalar(rest);
     const next = this.peekContent();
     // A more indented line after a scalar would continue a multi-line plain scalar.
     if (next && next.indent > indent) bail();
@@ -344,9 +344,18 @@ function parseInlineScalar(text: string): TreeValue {
     if (end !== text.length - 1) bail();
     return text.slice(1, -1).replace(/''/g, "'");
   }
-  if (/^[-?:,[\]{}#&*!|>%@`]/.test(text) && !/^-[^\s]/.test(text)) bail();
+  if (startsWithIndicator(text)) bail();
   if (/^[?:]/.test(text) || text.includes(' #') || /:( |$)/.test(text)) bail();
   return resolvePlain(text);
+}
+
+/** A plain scalar cannot start with an indicator character; `-1` and `-x` are plain. */
+function startsWithIndicator(text: string): boolean {
+  return /^[-?:,[\]{}#&*!|>%@`]/.test(text) && !/^-[^\s]/.test(text);
+}
+
+function isFlowStart(text: string): boolean {
+  return text.startsWith('{') || text.startsWith('[');
 }
 
 /**
@@ -368,7 +377,7 @@ function parseFlowCollection(text: string): TreeValue {
     const first = flowScalar(entries, at);
     if (isMapping) {
       if (entries[first.end] !== ':' || entries[first.end + 1] !== ' ') bail();
-      const key = first.plain ? plainFlowKey(first.value) : (first.value as string);
+      const key = first.plain === undefined ? (first.value as string) : isPlainSafeKey(first.plain) ? first.plain : bail();
       if (seen.has(key)) bail(); // the full parser reports duplicates properly
       seen.add(key);
       const value = flowScalar(entries, first.end + 2);
@@ -386,36 +395,32 @@ function parseFlowCollection(text: string): TreeValue {
   return isMapping ? branch : items;
 }
 
-/** One scalar of a flow collection from `start` (spaces skipped), and where the text after it (spaces skipped) begins. */
-function flowScalar(text: string, start: number): { value: TreeValue; plain: boolean; end: number } {
-  let at = start;
-  while (text[at] === ' ') at++;
-  let value: TreeValue;
-  let plain = false;
+/**
+ * One scalar of a flow collection from `start` (spaces skipped), its text when it is
+ * plain, and where the text after it (spaces skipped) begins.
+ */
+function flowScalar(text: string, start: number): { value: TreeValue; plain?: string; end: number } {
+  const at = skipSpaces(text, start);
   if (text[at] === '"' || text[at] === "'") {
     const rest = text.slice(at);
     const end = rest.startsWith('"') ? findDoubleQuoteEnd(rest) : findSingleQuoteEnd(rest);
     if (end < 0) bail();
-    value = parseInlineScalar(rest.slice(0, end + 1));
-    at += end + 1;
-  } else {
-    const match = FLOW_PLAIN.exec(text.slice(at)) ?? bail();
-    value = trimSpacesEnd(match[0]);
-    if (value === '' || /^[-?:,[\]{}#&*!|>'"%@`]/.test(value) && !/^-[^\s]/.test(value)) bail();
-    plain = true;
-    at += match[0].length;
+    return { value: parseInlineScalar(rest.slice(0, end + 1)), end: skipSpaces(text, at + end + 1) };
   }
+  const match = FLOW_PLAIN.exec(text.slice(at)) ?? bail();
+  const plain = trimSpacesEnd(match[0]);
+  if (plain === '' || startsWithIndicator(plain)) bail();
+  return { value: resolvePlain(plain), plain, end: skipSpaces(text, at + match[0].length) };
+}
+
+function skipSpaces(text: string, from: number): number {
+  let at = from;
   while (text[at] === ' ') at++;
-  return { value: plain ? resolvePlain(value as string) : value, plain, end: at };
+  return at;
 }
 
 /** A plain scalar inside a flow collection: up to the next indicator; `:` and `#` decline. */
 const FLOW_PLAIN = /^[^,[\]{}:#]*/;
-
-function plainFlowKey(value: TreeValue): string {
-  if (typeof value !== 'string' || !isPlainSafeKey(value)) bail();
-  return value as string;
-}
 
 /** Plain scalars are typed exactly as the full-library reader types them. */
 const resolvePlain = resolvePlainScalar;
