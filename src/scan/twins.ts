@@ -21,12 +21,11 @@ const ENCRYPTED_MARKERS = ['.enc', '.sops'];
 export const decryptedTwinDetector: Detector = {
   id: 'decrypted-twin',
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
-    // An empty copy leaks nothing.
-    if (text.trim() === '') return [];
     const slash = target.path.lastIndexOf('/') + 1;
     const dir = target.path.slice(0, slash);
     const twins = twinNames(target.path.slice(slash)).filter((twin) => context.exists(dir + twin.name));
-    if (twins.length === 0) return [];
+    // An empty copy leaks nothing.
+    if (twins.length === 0 || text.trim() === '') return [];
     const formats: Format[] = [formatFromPath(target.path), ...twins.map((twin) => formatFromPath(twin.name))];
     if (hasSopsMetadata(target.content, formats)) return [];
     for (const twin of twins) {
