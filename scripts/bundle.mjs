@@ -8,9 +8,10 @@
 //   wax-cli.cache  the code cache, made here by sample runs (see makeCodeCache)
 //   yaml-lib.cjs   the full YAML library, required on first use by the few files the fast
 //                  reader declines
+//   anchor-search.wasm  the scan's byte search (scripts/wasm.mjs compiles it into build/src)
 // Cloud SDKs stay in node_modules and load only when a file uses their provider.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -60,6 +61,9 @@ writeFileSync(`${outdir}/wax.mjs`, "#!/usr/bin/env node\n// Earlier versions' ex
 // The full YAML library, for the files the fast reader declines, as one CommonJS file
 // that src/document/stores/yaml.ts requires on first use (see BUNDLED_YAML there).
 await build({ ...common, entryPoints: ['yaml'], format: 'cjs', outfile: `${outdir}/yaml-lib.cjs` });
+
+// src/scan/anchor-search.ts finds it beside the code that loads it, as in build/src.
+copyFileSync('build/src/scan/anchor-search.wasm', `${outdir}/anchor-search.wasm`);
 
 try {
   makeCodeCache();

@@ -8,6 +8,7 @@
  * the value is cut from the scanned text. secretlint is imported on first use, because a
  * scan whose files hold no anchor of the fast path (`prefilter.ts`) never needs it.
  */
+import { isAscii } from 'node:buffer';
 import { extname } from 'node:path';
 import { planScan, type ScanPlan } from './prefilter.js';
 import { TextIndex } from './text-index.js';
@@ -40,7 +41,8 @@ export const credentialDetector: Detector = {
     const body = withoutByteOrderMark(text);
     // Planning, the private-key check and the findings' positions share one index of lines and markers.
     const index = new TextIndex(body);
-    const plan = planScan(body, target.path, index);
+    // ASCII bytes are the text's own, offset for index: the byte search can read them.
+    const plan = planScan(body, target.path, index, isAscii(target.content) ? target.content : undefined);
     // No anchor, no possible match: answer at once, without loading secretlint. A private
     // key's `-----BEGIN` is an anchor, so no key block is skipped here either.
     if (plan.mode === 'skip') return [];
@@ -64,11 +66,13 @@ function withKeysThePresetMisses(text: string, index: TextIndex, hits: Credentia
 
 /**
  * Every match of the preset in `text`, sorted by position. `fastPath: false` lints the
- * whole text as plain secretlint would; the tests compare the two.
+ * whole text as plain secretlint would; the tests compare the two, and the fast path's
+ * two searches (`byteSearch`: the text's bytes, where they are ASCII).
  */
-export async function findCredentials(text: string, path: string, options: { fastPath: boolean } = { fastPath: true }): Promise<CredentialHit[]> {
+export async function findCredentials(text: string, path: string, options: { fastPath: boolean; byteSearch?: boolean } = { fastPath: true }): Promise<CredentialHit[]> {
   const body = withoutByteOrderMark(text);
-  const plan: ScanPlan = options.fastPath ? planScan(body, path) : { mode: 'whole' };
+  const bytes = options.byteSearch ? Buffer.from(body, 'utf8') : undefined;
+  const plan: ScanPlan = options.fastPath ? planScan(body, path, undefined, bytes !== undefined && isAscii(bytes) ? bytes : undefined) : { mode: 'whole' };
   return plan.mode === 'skip' ? [] : runPlan(body, path, plan);
 }
 

@@ -18,6 +18,7 @@
  */
 import { extname } from 'node:path';
 import type { TextRange } from './sops-regions.js';
+import { LiteralSearch } from './anchor-search.js';
 import { TextIndex } from './text-index.js';
 
 /** How far from its anchor a match of the rule can reach. */
@@ -92,7 +93,7 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
         pattern: {
           source: String.raw`(?<=(?:SECRET|secret|Secret)_?)(?:ACCESS|access|Access)_?(?:KEY|key|Key)["']?\s*(?::|=>|=)\s*["']?[A-Za-z0-9/+=]{40}`,
           startsWith: 'aA',
-          probes: ['cc', 'CC'],
+          probes: ['ccess', 'CCESS'],
           probeAt: 1,
         },
         reach: 'line',
@@ -102,7 +103,7 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
         pattern: {
           source: String.raw`(?:ACCOUNT|account|Account)_?(?:ID|id|Id)?["']?\s*(?::|=>|=)\s*["']?[0-9]{4}-?[0-9]{4}-?[0-9]{4}`,
           startsWith: 'aA',
-          probes: ['cc', 'CC'],
+          probes: ['ccount', 'CCOUNT'],
           probeAt: 1,
         },
         reach: 'line',
@@ -259,6 +260,16 @@ interface CompiledTable {
   readonly probes: readonly Probe[];
   /** Searched for only once another rule has opened a window. */
   readonly filterProbes: readonly Probe[];
+  /** The same anchors for the byte search: what a hit of each of `SEARCHED_LITERALS` may be, by its index. */
+  readonly byLiteral: readonly (LiteralHandler | undefined)[];
+}
+
+/** What a hit of one literal of the byte search may be: that literal, and the patterns it is a probe of. */
+interface LiteralHandler {
+  readonly specs: readonly LiteralSpec[];
+  readonly patterns: readonly PatternSpec[];
+  /** An anchor of a rule that switches others off: looked at only once a window is open. */
+  readonly filter: boolean;
 }
 
 /** The `appliesTo` tests of the table: which of them hold picks the compiled table for a path. */
@@ -322,7 +333,38 @@ function compile(table: Readonly<Record<string, RuleAnchors>>, applies: (entry: 
     const probes = assignProbes(group.map(([literal]) => literal));
     for (const [literal, known] of group) addLiteralSpec(target, literal, probes.get(literal)!, known);
   }
-  return { probes: [...groups.probes].map(finishProbe), filterProbes: [...groups.filterProbes].map(finishProbe) };
+  const probes = [...groups.probes].map(finishProbe);
+  const filterProbes = [...groups.filterProbes].map(finishProbe);
+  return { probes, filterProbes, byLiteral: handlersByLiteral(probes, filterProbes) };
+}
+
+/**
+ * Every literal anchor and pattern probe of the table, whichever table applies to a
+ * path: the byte search looks for all of them, and each table ignores the ones it lacks.
+ */
+const SEARCHED_LITERALS: readonly string[] = [
+  ...new Set(
+    Object.values(PRESET_ANCHORS).flatMap((entry) => entry.anchors.flatMap((anchor) => (anchor.literal !== undefined ? [anchor.literal] : (anchor.pattern?.probes ?? [])))),
+  ),
+];
+
+/** The probes' specs regrouped by the literal a byte-search hit names. */
+function handlersByLiteral(probes: readonly Probe[], filterProbes: readonly Probe[]): (LiteralHandler | undefined)[] {
+  const handlers = new Map<string, { specs: LiteralSpec[]; patterns: PatternSpec[]; filter: boolean }>();
+  const handler = (literal: string, filter: boolean) => {
+    let found = handlers.get(literal);
+    if (!found) handlers.set(literal, (found = { specs: [], patterns: [], filter }));
+    else if (found.filter !== filter) throw new Error(`prefilter: ${literal} is an anchor of a filtering rule and of another`);
+    return found;
+  };
+  for (const [group, filter] of [[probes, false], [filterProbes, true]] as const) {
+    for (const probe of group) {
+      for (const spec of [...probe.whole, ...probe.byCharBefore.flat(), ...probe.byCharAfter.flat()]) if (spec) handler(spec.literal, filter).specs.push(spec);
+      // A pattern's probes are literals of the byte search, each a probe of its own here.
+      if (probe.patterns.length > 0) handler(probe.text, filter).patterns.push(...probe.patterns);
+    }
+  }
+  return SEARCHED_LITERALS.map((literal) => handlers.get(literal));
 }
 
 interface ProbePlace {
@@ -406,15 +448,29 @@ const SKIP: ScanPlan = { mode: 'skip' };
  * runs on every file; the planning only on the few with hits, in a function of its own,
  * so that the optimiser compiles the search alone (it recompiles whatever it inlines, at
  * a cost a short run never earns back).
+ *
+ * `bytes`, when given, are the text's own bytes, all ASCII (so that a byte's offset is
+ * its character's index): the anchors are then found by the WebAssembly byte search,
+ * where it can run, instead of a JavaScript pass per probe.
  */
-export function planScan(text: string, path: string, index: TextIndex = new TextIndex(text)): ScanPlan {
+export function planScan(text: string, path: string, index: TextIndex = new TextIndex(text), bytes?: Uint8Array): ScanPlan {
   const table = tableFor(path);
   const hits: AnchorHit[] = [];
+  const filterHits: AnchorHit[] = [];
+  if (bytes !== undefined && bytes.length === text.length && findAnchorsInBytes(text, bytes, table, hits, filterHits)) {
+    return hits.length === 0 ? SKIP : planWindows(text, table, hits, index, () => filterHits);
+  }
   for (const probe of table.probes) findAnchors(text, probe, hits);
-  return hits.length === 0 ? SKIP : planWindows(text, table, hits, index);
+  return hits.length === 0 ? SKIP : planWindows(text, table, hits, index, () => filterAnchors(text, table));
 }
 
-function planWindows(text: string, table: CompiledTable, hits: AnchorHit[], index: TextIndex): ScanPlan {
+function filterAnchors(text: string, table: CompiledTable): AnchorHit[] {
+  const hits: AnchorHit[] = [];
+  for (const probe of table.filterProbes) findAnchors(text, probe, hits);
+  return hits;
+}
+
+function planWindows(text: string, table: CompiledTable, hits: AnchorHit[], index: TextIndex, filterHits: () => AnchorHit[]): ScanPlan {
   const windows: PlannedWindow[] = [];
   let whole: Set<string> | undefined;
   const collect = ({ offset, length, anchor }: AnchorHit) => {
@@ -428,9 +484,7 @@ function planWindows(text: string, table: CompiledTable, hits: AnchorHit[], inde
   };
   hits.forEach(collect);
   if (windows.length === 0 && whole === undefined) return SKIP;
-  const filterHits: AnchorHit[] = [];
-  for (const probe of table.filterProbes) findAnchors(text, probe, filterHits);
-  filterHits.forEach(collect);
+  filterHits().forEach(collect);
   // A rule that switches others off (secretlint-disable comments) needs them all on the whole text.
   const wholeForAll = whole !== undefined && [...whole].some((rule) => PRESET_ANCHORS[rule]?.filtersOthers === true);
   if (wholeForAll || (whole !== undefined && windows.length === 0)) return { mode: 'whole', rules: [...unionOfRules(windows, whole!)] };
@@ -480,14 +534,39 @@ function addLiterals(text: string, probeHit: number, specs: readonly LiteralSpec
     if (spec.confirmCode !== -1 && text.charCodeAt(probeHit + spec.confirmAt) !== spec.confirmCode) continue;
     const offset = probeHit - spec.probeAt;
     if (offset < 0 || !text.startsWith(spec.literal, offset)) continue;
-    if (spec.afterNonLetter && isAsciiLetter(text.charCodeAt(offset - 1))) continue;
-    const end = offset + spec.literal.length;
-    for (const anchor of spec.anchors) {
-      // Most URLs carry no credentials: such a hit opens nothing, so it is not even kept.
-      if (anchor.reach === 'url-credentials' && !hasUserinfoAt(text, end)) continue;
-      hits.push({ offset, length: spec.literal.length, anchor });
-    }
+    addLiteral(text, offset, spec, hits);
   }
+}
+
+/** A literal found at `offset`: the anchors it opens, unless its rules rule it out there. */
+function addLiteral(text: string, offset: number, spec: LiteralSpec, hits: AnchorHit[]): void {
+  if (spec.afterNonLetter && isAsciiLetter(text.charCodeAt(offset - 1))) return;
+  const end = offset + spec.literal.length;
+  for (const anchor of spec.anchors) {
+    // Most URLs carry no credentials: such a hit opens nothing, so it is not even kept.
+    if (anchor.reach === 'url-credentials' && !hasUserinfoAt(text, end)) continue;
+    hits.push({ offset, length: spec.literal.length, anchor });
+  }
+}
+
+/** The byte search for every table's literals, made on first use; null where it cannot run. */
+let literalSearch: LiteralSearch | null | undefined;
+
+/**
+ * The anchors of `table` in `text`, found in its bytes by one pass of the byte search;
+ * false (and nothing found) where that search cannot run or gives up on the text.
+ */
+function findAnchorsInBytes(text: string, bytes: Uint8Array, table: CompiledTable, hits: AnchorHit[], filterHits: AnchorHit[]): boolean {
+  if (literalSearch === undefined) literalSearch = LiteralSearch.create(SEARCHED_LITERALS) ?? null;
+  if (literalSearch === null) return false;
+  const { byLiteral } = table;
+  return literalSearch.find(bytes, (literal, offset) => {
+    const handler = byLiteral[literal];
+    if (handler === undefined) return;
+    const into = handler.filter ? filterHits : hits;
+    for (const spec of handler.specs) addLiteral(text, offset, spec, into);
+    if (handler.patterns.length > 0) addPatterns(text, offset, handler.patterns, into);
+  });
 }
 
 function addPatterns(text: string, probeHit: number, patterns: readonly PatternSpec[], hits: AnchorHit[]): void {

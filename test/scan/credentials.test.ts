@@ -338,6 +338,9 @@ async function assertSameAsPlainSecretlint(text: string, path: string): Promise<
   const plain = await findCredentials(text, path, { fastPath: false });
   const fast = await findCredentials(text, path, { fastPath: true });
   assert.deepEqual(signature(fast), signature(plain));
+  // The anchors found in the bytes (WebAssembly) instead of by JavaScript probes.
+  const fromBytes = await findCredentials(text, path, { fastPath: true, byteSearch: true });
+  assert.deepEqual(signature(fromBytes), signature(plain), 'byte search');
   return plain;
 }
 

@@ -24,15 +24,15 @@ const ALLOWED = [
   /^README\.md$/,
   /^SECURITY\.md$/,
   /^LICENSE$/,
-  /^dist\/[\w.-]+\.(mjs|cjs|cache)$/,
-  /^build\/src\/[\w/.-]+\.(js|d\.ts)$/,
+  /^dist\/[\w.-]+\.(mjs|cjs|cache|wasm)$/,
+  /^build\/src\/[\w/.-]+\.(js|d\.ts|wasm)$/,
 ];
 
 test('npm pack --dry-run: only the bundle, the compiled library, its types and the documents', () => {
   const files = packedFiles();
   const unexpected = files.filter((f) => !ALLOWED.some((re) => re.test(f)));
   assert.deepEqual(unexpected, [], 'files the package must not ship');
-  for (const needed of ['dist/wax.cjs', 'dist/wax.mjs', 'dist/wax-cli.cjs', 'dist/wax-cli.cache', 'dist/yaml-lib.cjs', 'build/src/index.js', 'build/src/index.d.ts', 'LICENSE', 'SECURITY.md', 'package.json']) {
+  for (const needed of ['dist/wax.cjs', 'dist/wax.mjs', 'dist/wax-cli.cjs', 'dist/wax-cli.cache', 'dist/yaml-lib.cjs', 'dist/anchor-search.wasm', 'build/src/scan/anchor-search.wasm', 'build/src/index.js', 'build/src/index.d.ts', 'LICENSE', 'SECURITY.md', 'package.json']) {
     assert.ok(files.includes(needed), `${needed} missing from the package`);
   }
   assert.ok(!files.some((f) => /(^|\/)(test|bench|keys)\//.test(f)), 'no tests, benches or keys');
