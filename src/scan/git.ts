@@ -256,6 +256,7 @@ export async function stagedSource(paths: readonly string[], cwd: string = proce
       return content.length > maxBytes ? { kind: 'too-large', size: content.length } : { kind: 'content', content };
     },
     exists: (path) => index.has(path),
+    knownPaths: () => index.keys(),
     read: readStaged,
     locate: (path) => joinClean(root, path),
     sopsConfig: () => stagedSideFile('.sops.yaml'),
@@ -277,6 +278,7 @@ function workingTreeSource(root: string, files: string[], tracked?: ReadonlySet<
     list: async () => files,
     load: (path, maxBytes) => loadFile(locate(path), maxBytes),
     exists: tracked ? (path) => tracked.has(path) : (path) => existsSync(locate(path)),
+    ...(tracked ? { knownPaths: () => tracked } : {}),
     read: async (path) => {
       const loaded = await loadFile(locate(path), Number.MAX_SAFE_INTEGER);
       return loaded.kind === 'content' ? loaded.content : undefined;

@@ -116,6 +116,7 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
     options: settings.options,
     creationRuleFor: ruleFor,
     exists: (path) => source.exists(path),
+    ...(source.knownPaths ? { knownPaths: () => source.knownPaths!() } : {}),
     read: memoize((path) => source.read(path)),
   };
   const tally: Tally = { scanned: 0, binary: 0, tooLarge: [], ignored: 0, allowedInline: 0, findings: [], baselined: [] };

@@ -28,6 +28,8 @@ export interface ScanSource {
   /** Loads one listed path; a file over `maxBytes` is reported with its size instead of read. */
   load(path: string, maxBytes: number): Promise<Loaded>;
   exists(path: string): boolean;
+  /** Every path `exists` says yes to, where the source has the list (see ScanContext.knownPaths). */
+  knownPaths?(): Iterable<string>;
   read(path: string): Promise<Buffer | undefined>;
   /** The absolute location of a path, for matching `path_regex` and `.waxignore` patterns. */
   locate(path: string): string;

@@ -23,7 +23,11 @@ export const decryptedTwinDetector: Detector = {
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
     const slash = target.path.lastIndexOf('/') + 1;
     const dir = target.path.slice(0, slash);
-    const twins = twinNames(target.path.slice(slash)).filter((twin) => context.exists(dir + twin.name));
+    const base = target.path.slice(slash);
+    // Most names carry no marker, and where the source lists its files, one lookup says
+    // whether an encrypted twin of this one is among them.
+    if (!hasDecryptedMarker(base) && context.knownPaths && !plainPathsWithTwin(context).has(target.path)) return [];
+    const twins = twinNames(base).filter((twin) => context.exists(dir + twin.name));
     // An empty copy leaks nothing.
     if (twins.length === 0 || text.trim() === '') return [];
     const formats: Format[] = [formatFromPath(target.path), ...twins.map((twin) => formatFromPath(twin.name))];
@@ -63,10 +67,41 @@ interface TwinName {
   ignorePattern?: string;
 }
 
+function hasDecryptedMarker(base: string): boolean {
+  return DECRYPTED_MARKERS.some((marker) => base.includes(marker));
+}
+
+/** Per scan: the paths without a decrypted marker that a known file is the encrypted twin of. */
+const plainPathsByScan = new WeakMap<ScanContext, ReadonlySet<string>>();
+
+function plainPathsWithTwin(context: ScanContext): ReadonlySet<string> {
+  let plain = plainPathsByScan.get(context);
+  if (!plain) {
+    const found = new Set<string>();
+    for (const path of context.knownPaths!()) {
+      if (!ENCRYPTED_MARKERS.some((marker) => path.includes(marker))) continue;
+      const slash = path.lastIndexOf('/') + 1;
+      for (const name of plainNamesOf(path.slice(slash))) found.add(path.slice(0, slash) + name);
+    }
+    plainPathsByScan.set(context, (plain = found));
+  }
+  return plain;
+}
+
+/** The names whose encrypted twins (`withEncryptedMarker`) include `encrypted`: the inverse, checked against it. */
+function plainNamesOf(encrypted: string): string[] {
+  const dot = encrypted.lastIndexOf('.');
+  const candidates = ENCRYPTED_MARKERS.flatMap((marker) => [
+    ...(encrypted.endsWith(marker) ? [encrypted.slice(0, -marker.length)] : []),
+    ...(dot > 0 && encrypted.slice(0, dot).endsWith(marker) ? [encrypted.slice(0, dot - marker.length) + encrypted.slice(dot)] : []),
+  ]);
+  return candidates.filter((name) => name !== '' && !hasDecryptedMarker(name) && withEncryptedMarker(name).includes(encrypted));
+}
+
 /** Names the encrypted original could have, given the name of a possible plaintext copy. */
 export function twinNames(base: string): TwinName[] {
   // Most names carry no marker at all: their only twins are the encrypted names.
-  if (!DECRYPTED_MARKERS.some((marker) => base.includes(marker))) {
+  if (!hasDecryptedMarker(base)) {
     return ENCRYPTED_MARKERS.some((marker) => base.endsWith(marker) || base.includes(`${marker}.`)) ? [] : withEncryptedMarker(base).map((name) => ({ name }));
   }
   const names = new Map<string, TwinName>();

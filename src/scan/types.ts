@@ -59,6 +59,12 @@ export interface ScanContext {
   creationRuleFor(path: string): Promise<CreationRule | undefined>;
   /** Whether a file exists at this path in the source (the index for `--staged`, the tree otherwise). */
   exists(path: string): boolean;
+  /**
+   * Every path `exists` says yes to, where the source holds such a list (git's index, its
+   * tracked files), so that a detector can index them once instead of asking per file;
+   * absent for the working tree of a plain directory.
+   */
+  knownPaths?(): Iterable<string>;
   /** That file's content in the same source, or undefined when there is none. */
   read(path: string): Promise<Buffer | undefined>;
 }

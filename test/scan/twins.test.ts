@@ -126,3 +126,30 @@ test('twin names: markers stripped or encrypted markers added, never both ways f
   assert.deepEqual(names('secret.plaintext.yaml')[0], 'secret.yaml', '.plaintext is not read as .plain');
   assert.deepEqual(names('.dec'), ['.dec.enc', '.dec.sops'], 'a name that is only a marker has nothing to strip');
 });
+
+test('where the source lists its files, one lookup finds the same twins as asking for each name', async () => {
+  const encrypted = await encrypt(PLAIN_YAML, 'yaml');
+  const names = [
+    ...['secret.yaml', 'secret.enc.yaml', 'secret.yaml.enc', 'app.yaml', 'app.sops.yaml', 'plain.yaml', '.env', '.env.enc', 'noext', 'noext.sops'],
+    ...['a.b.yaml', 'a.b.enc.yaml', 'x.tar.gz', 'x.enc.tar.gz', 'y.tar.gz', 'y.tar.enc.gz', 'values.dec.yaml', 'values.yaml', 'd.sops.yaml', 'd.sops.enc.yaml'],
+  ];
+  const isEncryptedName = (name: string) => /\.(enc|sops)(\.|$)/.test(name) || name === 'values.yaml';
+  const files = Object.fromEntries(names.map((name) => [`k/${name}`, isEncryptedName(name) ? encrypted : PLAIN_YAML]));
+  const asked = source(files);
+  const listed = source(files);
+  const withList: ScanContext = { ...listed.context, knownPaths: () => Object.keys(files) };
+  const found: string[] = [];
+  for (const path of Object.keys(files)) {
+    const content = Buffer.from(files[path]!);
+    const expected = await decryptedTwinDetector.detect({ path, content }, content.toString('utf8'), asked.context);
+    assert.deepEqual(await decryptedTwinDetector.detect({ path, content }, content.toString('utf8'), withList), expected, path);
+    if (expected.length > 0) found.push(path);
+  }
+  // The YAML files beside an encrypted YAML twin (the other twins hold YAML under a name
+  // that says dotenv or binary, which is no sops file of that kind).
+  assert.deepEqual(found, ['k/secret.yaml', 'k/app.yaml', 'k/a.b.yaml', 'k/values.dec.yaml']);
+  // A name with no twin among the listed files costs no lookup at all.
+  for (const twinOfUntwinned of ['k/plain.enc.yaml', 'k/x.tar.enc.gz']) {
+    assert.ok(asked.lookups.includes(twinOfUntwinned) && !listed.lookups.includes(twinOfUntwinned), twinOfUntwinned);
+  }
+});
