@@ -1,6 +1,6 @@
 /** Wall time and peak memory of whole processes: what a user or a CI job waits for. */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 
 export interface Cmd {
   name: string;
@@ -19,6 +19,40 @@ export interface Stats {
 }
 
 export class BenchError extends Error {}
+
+/**
+ * What is left out of the environment of every measured process: SOPS_* and NODE_OPTIONS
+ * would change what the tools do; NODE_EXTRA_CA_CERTS makes Node.js read and parse a CA
+ * bundle at every start. Machines behind a TLS-inspecting proxy set it so that npm reaches
+ * its registry (this one does: some 50 ms a start); a user running wax, secretlint or
+ * gitleaks-wasm, all Node.js processes, usually has none, and none of them opens a TLS
+ * connection while measured.
+ */
+const LEFT_OUT = (name: string) => name.startsWith('SOPS_') || name === 'NODE_OPTIONS' || name === 'NODE_EXTRA_CA_CERTS';
+
+export function measuredEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !LEFT_OUT(name)));
+}
+
+/**
+ * A line for the report when NODE_EXTRA_CA_CERTS was left out: what it costs a Node.js
+ * start here (median of 5 `node -e 0` with it and without), so that figures measured with
+ * it can be compared.
+ */
+export function leftOutCaNote(): string | undefined {
+  const bundle = process.env.NODE_EXTRA_CA_CERTS;
+  if (!bundle) return undefined;
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    const nodeStart = { name: 'node -e 0', file: process.execPath, args: ['-e', '0'], stdout: devNull };
+    const start = (env: NodeJS.ProcessEnv) => stats(Array.from({ length: 5 }, () => timeOnce(nodeStart, { env }))).median;
+    const without = measuredEnv();
+    const withCa = start({ ...without, NODE_EXTRA_CA_CERTS: bundle });
+    return `NODE_EXTRA_CA_CERTS (this machine's proxy CA bundle) is left out of every measured process: node -e 0 takes ${withCa.toFixed(0)} ms with it, ${start(without).toFixed(0)} ms without`;
+  } finally {
+    closeSync(devNull);
+  }
+}
 
 /** Runs once and fails loudly: a benchmark of a command that errors measures nothing. */
 export function runChecked(cmd: Cmd, options: SpawnSyncOptions): void {

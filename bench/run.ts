@@ -5,8 +5,8 @@
  *
  * Env: BENCH_RUNS (cold-start runs, default 20), BENCH_BIG_RUNS (big-file runs, default 5),
  * BENCH_WAX (the CLI entry to measure, default dist/wax.cjs), BENCH_CONTROLLER_OBJECTS
- * (EncryptedSecrets in the controller section, default 2000), BENCH_SCAN_RUNS (timed runs of
- * each full-tree scan, default 3), BENCH_SCAN_FILES and BENCH_SCAN_MB (the generated
+ * (EncryptedSecrets in the controller section, default 2000), BENCH_SCAN_RUNS (rounds of
+ * full-tree scans, default 3), BENCH_SCAN_FILES and BENCH_SCAN_MB (the generated
  * repository, default 2000 files and 30 MB; the staged scan takes BENCH_RUNS runs),
  * BENCH_ONLY (`cli`, `controller` or `scan`: run one part; results.json keeps the other
  * parts' last figures).
@@ -24,7 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { generateValuesYaml } from './generate.js';
 import { writeHelpers } from './helpers.js';
 import { benchControllerScale, type ControllerScaleResult } from './controller-scale.js';
-import { BenchError, peakRssMiB, runChecked, timeRoundRobin, type Cmd, type Stats } from './measure.js';
+import { BenchError, leftOutCaNote, measuredEnv, peakRssMiB, runChecked, timeRoundRobin, type Cmd, type Stats } from './measure.js';
 import { benchScan, SCAN_TOOL_NAMES, type ScanBenchResult, type ToolResult } from './scan.js';
 import { PLANT_KINDS } from './scan-corpus.js';
 
@@ -126,6 +126,8 @@ async function main(): Promise<void> {
     const prefix = ONLY === 'controller' ? CONTROLLER_PREFIX : SCAN_PREFIX;
     targets = ((results.targets as Target[] | undefined) ?? []).filter((t) => !t.target.startsWith(prefix));
     console.log(`wax bench (${ONLY} only): node ${process.version}, ${process.platform}-${process.arch}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
+    const caNote = leftOutCaNote();
+    if (caNote) console.log(caNote);
   }
   if (ONLY === '' || ONLY === 'controller') {
     const scale = await benchControllerScale({ root: ROOT, objects: CONTROLLER_OBJECTS, kmsObjects: Math.max(1, Math.round(CONTROLLER_OBJECTS / 20)), namespaces: 20 });
@@ -239,7 +241,7 @@ function reportScan(s: ScanBenchResult): Target[] {
     ];
   };
   printTable(
-    `Scan: ${s.files.toLocaleString('en')} files, ${(s.bytes / 1e6).toFixed(1)} MB (${s.largeFiles} big logs/CSVs), ${s.plants} planted secrets, ${s.silentFiles} encrypted files that must stay silent (${s.runs} runs each, round-robin, each after an untimed run of the same tool, cold process; generated in ${(s.generateMs / 1000).toFixed(1)} s)\n` +
+    `Scan: ${s.files.toLocaleString('en')} files, ${(s.bytes / 1e6).toFixed(1)} MB (${s.largeFiles} big logs/CSVs), ${s.plants} planted secrets, ${s.silentFiles} encrypted files that must stay silent (${s.runs} rounds, round-robin; a round times each tool for 2 s or once, right after an untimed run of it: ${s.tools.map((t) => `${t.name.split(' ')[0]} ${t.stats?.runs ?? 0}`).join(', ')} runs; cold process; generated in ${(s.generateMs / 1000).toFixed(1)} s)\n` +
       `wall time of the whole process; cpu = its user + system time (GNU time); load average ${s.loadAverage.start.toFixed(2)} → ${s.loadAverage.end.toFixed(2)} on ${cpus().length} cpus`,
     ['', 'median ms', 'p90 ms', 'cpu ms', 'files/s', 'MB/s', 'wax speed-up', 'recall', 'findings', 'on encrypted', 'unplanted', 'notes', 'target', ''],
     [row(wax, silentTarget), row(secretlint, vsSecretlint), row(gitleaks, vsGitleaks)],
@@ -277,11 +279,9 @@ function scanResultsJson(s: ScanBenchResult): Record<string, unknown> {
 function bench(dir: string): { results: Record<string, unknown>; targets: Target[] } {
   const at = (name: string) => path.join(dir, name);
   const keyFile = at('key.txt');
-  // A clean environment: an inherited SOPS_* variable or NODE_OPTIONS would change what
-  // is measured; cwd is the temp dir so that no .sops.yaml above the repository applies.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('SOPS_') && k !== 'NODE_OPTIONS'),
-  );
+  // A clean environment (see measuredEnv); cwd is the temp dir so that no .sops.yaml
+  // above the repository applies.
+  const env = measuredEnv();
   env.SOPS_AGE_KEY_FILE = keyFile;
   const opts: SpawnSyncOptions = { cwd: dir, env };
   const devNull = openSync('/dev/null', 'w');
@@ -386,6 +386,8 @@ function bench(dir: string): { results: Record<string, unknown>; targets: Target
   console.log(`wax bench: node ${process.version}, ${process.platform}-${process.arch}, ${cpu} ×${cpus().length}, load average ${load.toFixed(2)} at start`);
   console.log(`wax ${path.relative(ROOT, WAX)} @ ${gitHead ?? '?'}${dirty ? ' (dirty tree)' : ''}; age ${ageVersion ?? 'not installed'}; sops-age ${sopsAgeVersion()}`);
   console.log(`wall time of whole processes; ${WARMUP} warm-up runs each, then runs interleaved round-robin`);
+  const caNote = leftOutCaNote();
+  if (caNote) console.log(caNote);
 
   const coldRow = (name: string, label: string, target?: Target): string[] => {
     const s = cold.get(name)!;

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { BenchError, stats, type Stats } from './measure.js';
+import { BenchError, measuredEnv, stats, type Stats } from './measure.js';
 import { generateScanCorpus, PLANT_KINDS, WHOLE_FILE_KINDS, type Corpus, type CorpusOptions, type Plant, type PlantKind } from './scan-corpus.js';
 
 // --- recall: pure, and tested in test/bench/bench-smoke.test.ts ---
@@ -177,17 +177,25 @@ export interface TimedStats {
 
 /**
  * Round-robin like measure.ts's timeRoundRobin, but "found something" is not a failure
- * here, and each timed run directly follows an untimed run of the same tool. Without it a
- * tool is timed in the wake of the one before: gitleaks-wasm runs for 20 s with a large
- * heap, and wax, always next in the round, measured 355 ms right after it and 300–318 ms
- * right after itself (stop 10). Every tool gets the same treatment.
+ * here, and each tool's timed runs directly follow an untimed run of the same tool.
+ * Without it a tool is timed in the wake of the one before: gitleaks-wasm runs for 20 s
+ * with a large heap, and wax, always next in the round, measured 355 ms right after it
+ * and 300–318 ms right after itself (stop 10). Every tool gets the same treatment.
+ *
+ * A round times each tool for about SAMPLE_MS at least (one run of a slow tool, several
+ * of a fast one, at most MAX_RUNS_PER_ROUND): on a shared machine a single run of a
+ * 300 ms process can be 30% off, and the median of three such runs decided a ratio.
  */
+const SAMPLE_MS = 2000;
+const MAX_RUNS_PER_ROUND = 7;
+
 function timeTools(tools: Tool[], runs: number, cwd: string, env: NodeJS.ProcessEnv, cpuFile: string): Map<string, TimedStats> {
   const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
   for (let i = 0; i < runs; i++) {
     for (const tool of tools) {
-      runTool(tool, cwd, env, cpuFile);
-      samples.get(tool.name)!.push(runTool(tool, cwd, env, cpuFile));
+      const untimed = runTool(tool, cwd, env, cpuFile);
+      const count = Math.min(MAX_RUNS_PER_ROUND, Math.max(1, Math.round(SAMPLE_MS / untimed.wallMs)));
+      for (let k = 0; k < count; k++) samples.get(tool.name)!.push(runTool(tool, cwd, env, cpuFile));
     }
   }
   return new Map(
@@ -222,7 +230,7 @@ function ensureGitleaksWasm(pkgDir: string): { ready: boolean; decompressedHere:
 export interface ScanBenchOptions {
   root: string;
   wax: string;
-  /** Timed runs of each full scan. */
+  /** Rounds of the full scans (see timeTools). */
   runs: number;
   /** Timed runs of the staged scan. */
   stagedRuns: number;
@@ -291,8 +299,8 @@ async function benchIn(tmp: string, options: ScanBenchOptions): Promise<ScanBenc
   const repo = path.join(tmp, 'repo');
   const at = (name: string) => path.join(tmp, name);
   const node = process.execPath;
-  // As in run.ts: no inherited SOPS_* or NODE_OPTIONS changes what is measured.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SOPS_') && k !== 'NODE_OPTIONS'));
+  // As in run.ts: the same clean environment for every tool (see measuredEnv).
+  const env = measuredEnv();
   // Every tool runs in the repository, as a shell would start it there (Go's os.Getwd trusts PWD).
   env.PWD = repo;
 
