@@ -10,7 +10,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { extname } from 'node:path';
-import { planScan, type ScanPlan } from './prefilter.js';
+import { mayHaveAnchors, planScan, type ScanPlan } from './prefilter.js';
 import { TextIndex } from './text-index.js';
 import { privateKeyBlocks } from './private-keys.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
@@ -37,6 +37,8 @@ export interface CredentialHit {
 
 export const credentialDetector: Detector = {
   id: 'credential',
+  // An ASCII file without an anchor that can open a window is never linted (see planScan).
+  mayFind: (target) => !isAscii(target.content) || mayHaveAnchors(target.content, target.path),
   detect(target, text) {
     const body = withoutByteOrderMark(text);
     // Planning, the private-key check and the findings' positions share one index of lines and markers.

@@ -59,6 +59,7 @@ const LOCKFILES = new Set([
 
 export const entropyDetector: Detector = {
   id: 'high-entropy',
+  mayFind: (target, context) => context.options.entropy && !LOCKFILES.has(basename(target.path)),
   detect(target, text, context) {
     if (!context.options.entropy || LOCKFILES.has(basename(target.path))) return [];
     const regions = sopsRegions(text);

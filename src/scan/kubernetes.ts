@@ -11,6 +11,7 @@
  */
 import { isEncryptedValue } from '../crypto/values.js';
 import { formatFromPath } from '../document/stores/index.js';
+import type { Format } from '../document/stores/types.js';
 import { TreeBranch, type TreeValue } from '../document/tree.js';
 import { ENCRYPTED_SECRET_API_VERSION, ENCRYPTED_SECRET_KIND } from '../encrypted-secret.js';
 import { describeLocation, leafText, loadPlainForScan, ValueLocator, type Location } from './documents.js';
@@ -40,9 +41,11 @@ interface Plaintext {
 
 export const kubernetesSecretDetector: Detector = {
   id: 'kubernetes-secret',
+  // The bytes hold 'Secret' exactly where the text does.
+  mayFind: (target) => isManifestFormat(formatFromPath(target.path)) && target.content.includes('Secret'),
   detect(target: ScanTarget, text: string): RawFinding[] {
     const format = formatFromPath(target.path);
-    if (format !== 'yaml' && format !== 'json') return [];
+    if (!isManifestFormat(format)) return [];
     // Most YAML and JSON is no Secret (and many mention one: secretRef, secretName): never parse those.
     if (!text.includes('Secret') || !SECRET_KIND.test(text)) return [];
     // A file the store rejects is not applied by kubectl either; the credential rules still read its text.
@@ -57,6 +60,11 @@ export const kubernetesSecretDetector: Detector = {
     return found.map(({ document, location, ...rest }) => ({ ...rest, ...locator.locate(document, location) }));
   },
 };
+
+/** What kubectl applies: YAML and JSON. */
+function isManifestFormat(format: Format): format is 'yaml' | 'json' {
+  return format === 'yaml' || format === 'json';
+}
 
 interface KubernetesObject {
   object: TreeBranch;

@@ -48,6 +48,12 @@ export interface AnchorPattern {
   /** Literals of which every match of `source` holds one, `probeAt` characters from its start. */
   readonly probes: readonly string[];
   readonly probeAt: number;
+  /**
+   * What must follow the probe, in the bytes of an ASCII text, wherever the pattern can
+   * match: a necessary condition, tested before a file is decoded (`mayHaveAnchors`), so
+   * that the many `serviceAccount`s of a repository need no text at all.
+   */
+  readonly followedBy: (bytes: Uint8Array, at: number) => boolean;
 }
 
 export interface Anchor {
@@ -81,6 +87,69 @@ const line = (...literals: string[]): Anchor[] => literals.map((literal) => ({ l
 const token = (...literals: string[]): Anchor[] => literals.map((literal) => ({ literal, reach: 'line', afterNonLetter: true }));
 
 /** Keyed by the id each preset rule registers (`meta.id`); one entry per rule. */
+/**
+ * What follows `ACCESS` in the AWS secret rule, on ASCII bytes:
+ * `_?(?:KEY|key|Key)["']?\s*(?::|=>|=)\s*["']?[A-Za-z0-9/+=]{40}`.
+ */
+function accessKeyFollows(bytes: Uint8Array, at: number): boolean {
+  const i = at + (bytes[at] === 0x5f ? 1 : 0);
+  if (!oneOf(bytes, i, ['KEY', 'key', 'Key'])) return false;
+  const value = afterSeparator(bytes, i + 3);
+  if (value < 0) return false;
+  for (let k = 0; k < 40; k++) if (!isBase64Character(bytes[value + k] ?? 0)) return false;
+  return true;
+}
+
+/** What follows `ACCOUNT` in the AWS account id rule: `_?(?:ID|id|Id)?["']?\s*(?::|=>|=)\s*["']?\d{4}-?\d{4}-?\d{4}`. */
+function accountIdFollows(bytes: Uint8Array, at: number): boolean {
+  let i = at + (bytes[at] === 0x5f ? 1 : 0);
+  if (oneOf(bytes, i, ['ID', 'id', 'Id'])) i += 2;
+  i = afterSeparator(bytes, i);
+  for (let group = 0; group < 3 && i >= 0; group++) {
+    if (group > 0 && bytes[i] === 0x2d) i++;
+    for (let k = 0; k < 4 && i >= 0; k++) i = isDigit(bytes[i] ?? 0) ? i + 1 : -1;
+  }
+  return i >= 0;
+}
+
+/** Past `["']?\s*(?::|=>|=)\s*["']?`, or -1 where that is not what follows. */
+function afterSeparator(bytes: Uint8Array, at: number): number {
+  let i = skipBlanks(bytes, at + (isQuote(bytes[at] ?? 0) ? 1 : 0));
+  if (bytes[i] === 0x3a) i++;
+  else if (bytes[i] === 0x3d) i += bytes[i + 1] === 0x3e ? 2 : 1;
+  else return -1;
+  i = skipBlanks(bytes, i);
+  return i + (isQuote(bytes[i] ?? 0) ? 1 : 0);
+}
+
+function skipBlanks(bytes: Uint8Array, at: number): number {
+  let i = at;
+  while (i < bytes.length && isAsciiSpace(bytes[i]!)) i++;
+  return i;
+}
+
+const isQuote = (code: number) => code === 0x22 || code === 0x27;
+const isDigit = (code: number) => code >= 0x30 && code <= 0x39;
+const isBase64Character = (code: number) => isAsciiLetter(code) || isDigit(code) || code === 0x2f || code === 0x2b || code === 0x3d;
+
+function oneOf(bytes: Uint8Array, at: number, words: readonly string[]): boolean {
+  return words.some((word) => bytesAre(bytes, at, word));
+}
+
+function bytesAre(bytes: Uint8Array, at: number, word: string): boolean {
+  for (let k = 0; k < word.length; k++) if (bytes[at + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+const SLACK_HOST = 'hooks.slack.com';
+
+/** After the webhook's `://`: its host, in any case (the rule's pattern has the i flag). */
+function slackHostFollows(bytes: Uint8Array, at: number): boolean {
+  if (at + SLACK_HOST.length > bytes.length) return false;
+  for (let i = 0; i < SLACK_HOST.length; i++) if ((bytes[at + i]! | 0x20) !== SLACK_HOST.charCodeAt(i)) return false;
+  return true;
+}
+
 export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
   '@secretlint/secretlint-rule-aws': {
     anchors: [
@@ -95,6 +164,7 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
           startsWith: 'aA',
           probes: ['ccess', 'CCESS'],
           probeAt: 1,
+          followedBy: accessKeyFollows,
         },
         reach: 'line',
       },
@@ -105,6 +175,7 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
           startsWith: 'aA',
           probes: ['ccount', 'CCOUNT'],
           probeAt: 1,
+          followedBy: accountIdFollows,
         },
         reach: 'line',
       },
@@ -133,7 +204,13 @@ export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
   '@secretlint/secretlint-rule-slack': {
     // SLACK_TOKEN \b(xoxb|xoxp|xapp|xoxa|xoxo|xoxr)-…; IncomingWebhook https://hooks.slack.com/services/… (/i)
     // The webhook's `https://` is part of the match, so its `://` finds it.
-    anchors: [...token('xox', 'xapp-'), { pattern: { source: String.raw`https:\/\/hooks\.slack\.com`, ignoreCase: true, startsWith: 'hH', probes: ['://'], probeAt: 5 }, reach: 'line' }],
+    anchors: [
+      ...token('xox', 'xapp-'),
+      {
+        pattern: { source: String.raw`https:\/\/hooks\.slack\.com`, ignoreCase: true, startsWith: 'hH', probes: ['://'], probeAt: 5, followedBy: slackHostFollows },
+        reach: 'line',
+      },
+    ],
   },
   '@secretlint/secretlint-rule-sendgrid': { anchors: token('SG.') },
   '@secretlint/secretlint-rule-shopify': { anchors: token('shppa_', 'shpca_', 'shpat_', 'shpss_') },
@@ -230,11 +307,14 @@ interface LiteralSpec {
   readonly confirmCode: number;
   readonly afterNonLetter: boolean;
   readonly anchors: readonly CompiledAnchor[];
+  /** Every anchor of the literal needs `user:password@` after it (`url-credentials`). */
+  readonly onlyWithUserinfo: boolean;
 }
 
 interface PatternSpec {
   /** Sticky: tried exactly where a match would start. */
   readonly regex: RegExp;
+  readonly followedBy: (bytes: Uint8Array, at: number) => boolean;
   readonly probeAt: number;
   /** Codes of the characters a match can start with. */
   readonly startCodes: readonly number[];
@@ -316,9 +396,10 @@ function compile(table: Readonly<Record<string, RuleAnchors>>, applies: (entry: 
         known.rules.set(anchor.reach, [...(known.rules.get(anchor.reach) ?? []), rule]);
         literals.set(anchor.literal, known);
       } else if (anchor.pattern !== undefined) {
-        const { source, ignoreCase, startsWith, probes, probeAt } = anchor.pattern;
+        const { source, ignoreCase, startsWith, probes, probeAt, followedBy } = anchor.pattern;
         const spec = {
           regex: new RegExp(source, ignoreCase ? 'iy' : 'y'),
+          followedBy,
           probeAt,
           startCodes: Array.from(startsWith, (c) => c.charCodeAt(0)),
           anchor: { rules: [rule], reach: anchor.reach },
@@ -419,7 +500,8 @@ function addLiteralSpec(probes: Map<string, ProbeBuilder>, literal: string, { pr
   const confirmAt = keyedBefore && probeAt >= 2 ? -2 : probe.length + (keyedBefore ? 0 : 1);
   const confirmCode = probeAt + confirmAt >= 0 && probeAt + confirmAt < literal.length ? literal.charCodeAt(probeAt + confirmAt) : -1;
   const anchors = [...known.rules].map(([reach, rules]) => ({ reach, rules }));
-  const spec: LiteralSpec = { literal, probeAt, confirmAt, confirmCode, afterNonLetter: known.afterNonLetter, anchors };
+  const onlyWithUserinfo = anchors.every((anchor) => anchor.reach === 'url-credentials');
+  const spec: LiteralSpec = { literal, probeAt, confirmAt, confirmCode, afterNonLetter: known.afterNonLetter, anchors, onlyWithUserinfo };
   const builder = probeBuilder(probes, probe);
   if (literal === probe) builder.whole.push(spec);
   else if (keyedBefore) (builder.before[literal.charCodeAt(probeAt - 1)] ??= []).push(spec);
@@ -553,20 +635,82 @@ function addLiteral(text: string, offset: number, spec: LiteralSpec, hits: Ancho
 let literalSearch: LiteralSearch | null | undefined;
 
 /**
- * The anchors of `table` in `text`, found in its bytes by one pass of the byte search;
- * false (and nothing found) where that search cannot run or gives up on the text.
+ * The byte search's hits in a file's bytes, as [literal, offset, literal, offset, …], or
+ * null where it cannot run or gives up on the text. Kept per content, because the scan
+ * asks `mayHaveAnchors` of the bytes before it decodes them and `planScan` after.
+ */
+const literalHitsOf = new WeakMap<Uint8Array, readonly number[] | null>();
+
+function literalHits(bytes: Uint8Array): readonly number[] | null {
+  let hits = literalHitsOf.get(bytes);
+  if (hits === undefined) {
+    if (literalSearch === undefined) literalSearch = LiteralSearch.create(SEARCHED_LITERALS) ?? null;
+    const found: number[] = [];
+    hits = literalSearch !== null && literalSearch.find(bytes, (literal, offset) => found.push(literal, offset)) ? found : null;
+    literalHitsOf.set(bytes, hits);
+  }
+  return hits;
+}
+
+/**
+ * Whether an anchor of the rules for `path` can open a window in this ASCII text, told
+ * from its bytes alone: false means planScan would skip it, so the file need not even be
+ * decoded for the credential rules. Every check here is one planScan makes too, or a
+ * necessary condition of one (`followedBy`); where the byte search cannot run, true.
+ */
+export function mayHaveAnchors(bytes: Uint8Array, path: string): boolean {
+  const hits = literalHits(bytes);
+  if (hits === null) return true;
+  const { byLiteral } = tableFor(path);
+  for (let i = 0; i < hits.length; i += 2) {
+    const handler = byLiteral[hits[i]!];
+    // A filter's anchor (secretlint-disable) matters only beside another rule's.
+    if (handler === undefined || handler.filter) continue;
+    const offset = hits[i + 1]!;
+    for (const spec of handler.specs) {
+      if (spec.afterNonLetter && isAsciiLetter(bytes[offset - 1] ?? 0)) continue;
+      if (!spec.onlyWithUserinfo || hasUserinfoInBytes(bytes, offset + spec.literal.length)) return true;
+    }
+    const probeEnd = offset + SEARCHED_LITERALS[hits[i]!]!.length;
+    for (const pattern of handler.patterns) {
+      const start = offset - pattern.probeAt;
+      if (start >= 0 && pattern.startCodes.includes(bytes[start]!) && pattern.followedBy(bytes, probeEnd)) return true;
+    }
+  }
+  return false;
+}
+
+/** `hasUserinfoAt` on ASCII bytes, where `\s` is the six ASCII blanks. */
+function hasUserinfoInBytes(bytes: Uint8Array, at: number): boolean {
+  let i = at;
+  while (i < bytes.length && bytes[i] !== 0x3a && bytes[i] !== 0x2f && !isAsciiSpace(bytes[i]!)) i++;
+  if (i === at || bytes[i] !== 0x3a) return false;
+  const password = ++i;
+  while (i < bytes.length && bytes[i] !== 0x40 && bytes[i] !== 0x2f && !isAsciiSpace(bytes[i]!)) i++;
+  return i > password && bytes[i] === 0x40;
+}
+
+function isAsciiSpace(code: number): boolean {
+  return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+}
+
+/**
+ * The anchors of `table` in `text`, from the byte search's hits in its bytes; false (and
+ * nothing found) where that search cannot run or gives up on the text.
  */
 function findAnchorsInBytes(text: string, bytes: Uint8Array, table: CompiledTable, hits: AnchorHit[], filterHits: AnchorHit[]): boolean {
-  if (literalSearch === undefined) literalSearch = LiteralSearch.create(SEARCHED_LITERALS) ?? null;
-  if (literalSearch === null) return false;
+  const found = literalHits(bytes);
+  if (found === null) return false;
   const { byLiteral } = table;
-  return literalSearch.find(bytes, (literal, offset) => {
-    const handler = byLiteral[literal];
-    if (handler === undefined) return;
+  for (let i = 0; i < found.length; i += 2) {
+    const handler = byLiteral[found[i]!];
+    if (handler === undefined) continue;
+    const offset = found[i + 1]!;
     const into = handler.filter ? filterHits : hits;
     for (const spec of handler.specs) addLiteral(text, offset, spec, into);
     if (handler.patterns.length > 0) addPatterns(text, offset, handler.patterns, into);
-  });
+  }
+  return true;
 }
 
 function addPatterns(text: string, probeHit: number, patterns: readonly PatternSpec[], hits: AnchorHit[]): void {

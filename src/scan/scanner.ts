@@ -163,8 +163,11 @@ async function scanFile(path: string, source: ScanSource, context: ScanContext, 
   }
   tally.scanned++;
   const target: ScanTarget = { path, content: loaded.content };
+  // Most files hold nothing any detector looks for, and need not even be decoded.
+  const detectors = await detectorsFor(target, context, settings.detectors);
+  if (detectors.length === 0) return;
   const text = decode(loaded.content);
-  const raws = await detectAll(target, text, context, settings.detectors);
+  const raws = await detectAll(target, text, context, detectors);
   if (raws.length === 0) return;
   const lines = splitLines(text);
   for (const raw of raws) {
@@ -176,6 +179,24 @@ async function scanFile(path: string, source: ScanSource, context: ScanContext, 
     if (settings.baseline?.has(finding.fingerprint)) tally.baselined.push(finding);
     else tally.findings.push(finding);
   }
+}
+
+/** The detectors that may find something in the file (`Detector.mayFind`), in order. */
+async function detectorsFor(target: ScanTarget, context: ScanContext, detectors: readonly Detector[]): Promise<Detector[]> {
+  const may: Detector[] = [];
+  for (const detector of detectors) {
+    let answer: boolean | Promise<boolean>;
+    try {
+      answer = detector.mayFind === undefined || detector.mayFind(target, context);
+      // Most answers are plain booleans: no await (a microtask each) for those.
+      if (typeof answer !== 'boolean') answer = await answer;
+    } catch (error) {
+      if (error instanceof WaxError) throw error;
+      throw new DetectorError(target.path, detector.id, error);
+    }
+    if (answer) may.push(detector);
+  }
+  return may;
 }
 
 /** Every detector in order; a second finding of the same value on the same line is dropped (the first detector wins). */

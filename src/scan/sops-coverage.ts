@@ -27,6 +27,8 @@ const CONFIG_NAMES = new Set(['.sops.yaml', '.sops.yml']);
 
 export const sopsCoverageDetector: Detector = {
   id: 'sops-coverage',
+  // Only a file a creation rule covers is looked at.
+  mayFind: async (target, context) => !CONFIG_NAMES.has(baseName(target.path)) && (await context.creationRuleFor(target.path)) !== undefined,
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
     if (CONFIG_NAMES.has(baseName(target.path))) return [];
     const rule = await context.creationRuleFor(target.path);

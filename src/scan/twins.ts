@@ -20,14 +20,12 @@ const ENCRYPTED_MARKERS = ['.enc', '.sops'];
 
 export const decryptedTwinDetector: Detector = {
   id: 'decrypted-twin',
+  mayFind: (target, context) => !surelyWithoutTwin(target.path, context),
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
+    if (surelyWithoutTwin(target.path, context)) return [];
     const slash = target.path.lastIndexOf('/') + 1;
     const dir = target.path.slice(0, slash);
-    const base = target.path.slice(slash);
-    // Most names carry no marker, and where the source lists its files, one lookup says
-    // whether an encrypted twin of this one is among them.
-    if (!hasDecryptedMarker(base) && context.knownPaths && !plainPathsWithTwin(context).has(target.path)) return [];
-    const twins = twinNames(base).filter((twin) => context.exists(dir + twin.name));
+    const twins = twinNames(target.path.slice(slash)).filter((twin) => context.exists(dir + twin.name));
     // An empty copy leaks nothing.
     if (twins.length === 0 || text.trim() === '') return [];
     const formats: Format[] = [formatFromPath(target.path), ...twins.map((twin) => formatFromPath(twin.name))];
@@ -65,6 +63,14 @@ interface TwinName {
   name: string;
   /** A .gitignore pattern for every file named like this one, when the name has a marker. */
   ignorePattern?: string;
+}
+
+/**
+ * Most names carry no marker, and where the source lists its files, one lookup says
+ * whether an encrypted twin of this one is among them.
+ */
+function surelyWithoutTwin(path: string, context: ScanContext): boolean {
+  return context.knownPaths !== undefined && !hasDecryptedMarker(path.slice(path.lastIndexOf('/') + 1)) && !plainPathsWithTwin(context).has(path);
 }
 
 function hasDecryptedMarker(base: string): boolean {

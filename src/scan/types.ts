@@ -71,6 +71,12 @@ export interface ScanContext {
 
 export interface Detector {
   readonly id: string;
+  /**
+   * False when the detector can tell from the path and the bytes alone that it finds
+   * nothing in this file: the scan then neither decodes the file for it nor calls
+   * `detect`. Must never be false where `detect` would find something; absent, true.
+   */
+  mayFind?(target: ScanTarget, context: ScanContext): boolean | Promise<boolean>;
   /** `text` is `target.content` decoded as UTF-8; binary files never reach a detector. */
   detect(target: ScanTarget, text: string, context: ScanContext): RawFinding[] | Promise<RawFinding[]>;
 }

@@ -133,3 +133,42 @@ test('without WebAssembly (node --jitless) the search is unavailable and the pre
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { search: 'none', plan: 'whole' });
 });
+
+test(label("a pattern anchor's byte condition holds wherever its pattern matches", 300), () => {
+  const patterns = Object.values(PRESET_ANCHORS).flatMap((entry) => entry.anchors.flatMap((anchor) => (anchor.pattern ? [anchor.pattern] : [])));
+  assert.equal(patterns.length, 3, 'the AWS secret and account patterns, the Slack webhook');
+  // The patterns' grammar, each part with near misses: a match, or almost one.
+  const oneOf = (...options: string[]) => fc.constantFrom(...options);
+  const blanks = oneOf('', ' ', '\t', '\n  ', '\r\n');
+  const quote = oneOf('', '"', "'");
+  const value = fc.oneof(
+    fc.string({ unit: oneOf(...'AbZz09/+='), minLength: 36, maxLength: 44 }),
+    fc.tuple(fc.stringMatching(/^[0-9]{3,5}$/), oneOf('', '-', '--'), fc.stringMatching(/^[0-9]{4}$/), oneOf('', '-'), fc.stringMatching(/^[0-9]{3,4}$/)).map((p) => p.join('')),
+  );
+  const aws = fc
+    .tuple(oneOf('', 'SECRET', 'secret_', 'Secret', 'AWS_'), oneOf('ACCESS', 'access', 'Access', 'ACCOUNT', 'account', 'Account', 'ACCESs'), oneOf('', '_', '__'))
+    .chain((head) => fc.tuple(fc.constant(head.join('')), oneOf('', 'KEY', 'key', 'Key', 'ID', 'id', 'Id', 'Name', 'kEY'), quote, blanks, oneOf(':', '=', '=>', '-', ''), blanks, quote, value));
+  const slack = fc.tuple(oneOf('https', 'HTTPS', 'http'), oneOf('://'), oneOf('hooks.slack.com', 'HOOKS.Slack.COM', 'hooks.slack.co', 'hooks-slack.com'), oneOf('/services/T0', ''));
+  const piece = fc.oneof(aws.map((p) => p.join('')), slack.map((p) => p.join('')), oneOf(' ', '\n', 'x'));
+  const matched = new Set<string>();
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 4 }), (pieces) => {
+      const text = pieces.join('');
+      const bytes = Buffer.from(text, 'latin1');
+      for (const pattern of patterns) {
+        const regex = new RegExp(pattern.source, pattern.ignoreCase ? 'iy' : 'y');
+        for (const probe of pattern.probes) {
+          for (let at = text.indexOf(probe); at >= 0; at = text.indexOf(probe, at + 1)) {
+            regex.lastIndex = at - pattern.probeAt;
+            if (at < pattern.probeAt || !regex.test(text)) continue;
+            matched.add(pattern.source);
+            assert.ok(pattern.followedBy(bytes, at + probe.length), `${pattern.source} matches ${JSON.stringify(text)} at ${at - pattern.probeAt}`);
+          }
+        }
+      }
+      return true;
+    }),
+    params(300),
+  );
+  assert.equal(matched.size, patterns.length, 'the generator makes each pattern match somewhere');
+});

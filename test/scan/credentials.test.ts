@@ -205,7 +205,11 @@ const CONTEXT: ScanContext = {
 };
 
 async function detect(path: string, text: string): Promise<RawFinding[]> {
-  return credentialDetector.detect({ path, content: Buffer.from(text) }, text, CONTEXT);
+  const target = { path, content: Buffer.from(text) };
+  const found = await credentialDetector.detect(target, text, CONTEXT);
+  // The scan asks mayFind first and skips the file on "no": that must never hide a finding.
+  if (found.length > 0) assert.equal(await credentialDetector.mayFind!(target, CONTEXT), true, `mayFind of ${path}`);
+  return found;
 }
 
 /** The plain reference for line and column: count the newlines before `offset`. */
@@ -341,6 +345,8 @@ async function assertSameAsPlainSecretlint(text: string, path: string): Promise<
   // The anchors found in the bytes (WebAssembly) instead of by JavaScript probes.
   const fromBytes = await findCredentials(text, path, { fastPath: true, byteSearch: true });
   assert.deepEqual(signature(fromBytes), signature(plain), 'byte search');
+  // Told from the bytes alone, before any decoding: never "nothing here" where there is something.
+  if (plain.length > 0) assert.equal(await credentialDetector.mayFind!({ path, content: Buffer.from(text) }, CONTEXT), true, 'mayFind');
   return plain;
 }
 

@@ -211,6 +211,46 @@ test('a detector that crashes fails the scan with its id and the path, without i
     });
   }));
 
+test('a detector whose mayFind says no (at once or later) is not asked, and a file no detector may find anything in still counts as scanned', () =>
+  withDir(async (dir) => {
+    write(dir, 'a.yaml', `password: ${SECRET}\n`);
+    write(dir, 'b.yaml', `password: ${OTHER_SECRET}\n`);
+    const asked: string[] = [];
+    const only = (path: string, answer: (yes: boolean) => boolean | Promise<boolean>): Detector => ({
+      id: `only-${path}`,
+      mayFind: (target) => answer(target.path.endsWith(path)),
+      detect: (target, text, context) => {
+        asked.push(`${path}:${target.path}`);
+        return passwordDetector.detect(target, text, context);
+      },
+    });
+    const result = await scanAndClose(pathsSource([], dir), { detectors: [only('a.yaml', (yes) => yes), only('b.yaml', async (yes) => yes)] });
+    assert.deepEqual(asked.sort(), ['a.yaml:a.yaml', 'b.yaml:b.yaml']);
+    assert.deepEqual(
+      result.findings.map((f) => f.path),
+      ['a.yaml', 'b.yaml'],
+    );
+    const none = await scanAndClose(pathsSource([], dir), { detectors: [{ ...passwordDetector, mayFind: () => false }] });
+    assert.deepEqual([none.findings.length, none.summary.scanned], [0, 2]);
+  }));
+
+test('a detector whose mayFind crashes fails the scan like one whose detect does', () =>
+  withDir(async (dir) => {
+    write(dir, 'x.yaml', `password: ${SECRET}\n`);
+    const crashing: Detector = {
+      ...passwordDetector,
+      id: 'crashing-early',
+      mayFind: () => {
+        throw new RangeError(`cannot handle ${SECRET}`);
+      },
+    };
+    await assert.rejects(scanAndClose(pathsSource([], dir), { detectors: [crashing] }), (error: unknown) => {
+      assert.ok(error instanceof DetectorError);
+      assert.equal(error.message, 'x.yaml: the crashing-early detector failed (RangeError)');
+      return true;
+    });
+  }));
+
 test('creation rules: first path_regex match relative to the config directory; a rule without path_regex ends the walk', () =>
   withDir(async (dir) => {
     write(
