@@ -280,7 +280,7 @@ function workingTreeSource(root: string, files: string[], tracked?: ReadonlySet<
     exists: tracked ? (path) => tracked.has(path) : (path) => existsSync(locate(path)),
     ...(tracked ? { knownPaths: () => tracked } : {}),
     read: async (path) => {
-      const loaded = await loadFile(locate(path), Number.MAX_SAFE_INTEGER);
+      const loaded = loadFile(locate(path), Number.MAX_SAFE_INTEGER);
       return loaded.kind === 'content' ? loaded.content : undefined;
     },
     locate,

@@ -151,7 +151,9 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
 }
 
 async function scanFile(path: string, source: ScanSource, context: ScanContext, settings: ScanSettings, tally: Tally): Promise<void> {
-  const loaded = await source.load(path, settings.maxFileBytes ?? MAX_FILE_BYTES);
+  const pending = source.load(path, settings.maxFileBytes ?? MAX_FILE_BYTES);
+  // Files on disk are read at once: no microtask per file for them.
+  const loaded = pending instanceof Promise ? await pending : pending;
   if (loaded.kind === 'missing') return; // tracked but deleted in the working tree: nothing to commit
   if (loaded.kind === 'too-large') {
     tally.tooLarge.push(path);
@@ -270,9 +272,9 @@ async function waxignoreMatcher(source: ScanSource): Promise<IgnoreMatcher | und
  * once, rules walked in order as sops does. A rule without `path_regex` ends the walk with
  * no rule: it says which keys to use, not that every file must be encrypted.
  */
-async function creationRuleResolver(source: ScanSource): Promise<(path: string) => Promise<CreationRule | undefined>> {
+async function creationRuleResolver(source: ScanSource): Promise<(path: string) => CreationRule | undefined> {
   const file = await source.sopsConfig();
-  if (!file) return async () => undefined;
+  if (!file) return () => undefined;
   const config = await loadSideConfig(file);
   // The RE2 engine is loaded only for a pattern that JavaScript cannot run the same way.
   const compileRe2 = async (pattern: string, what: string) => (await import('../document/rules.js')).compileRe2(pattern, what);
@@ -295,7 +297,7 @@ async function creationRuleResolver(source: ScanSource): Promise<(path: string) 
   // path is what follows it, with no need for relative()'s walk (it runs for every file).
   const relativeToBase = (location: string) =>
     sep === '/' && location.startsWith(inside) ? location.slice(inside.length) : relative(base, location).split(sep).join('/');
-  return async (path) => {
+  return (path) => {
     const rel = relativeToBase(source.locate(path));
     for (const { rule, matches } of walk) {
       if (!matches) return undefined;

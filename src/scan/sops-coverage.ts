@@ -28,7 +28,12 @@ const CONFIG_NAMES = new Set(['.sops.yaml', '.sops.yml']);
 export const sopsCoverageDetector: Detector = {
   id: 'sops-coverage',
   // Only a file a creation rule covers is looked at.
-  mayFind: async (target, context) => !CONFIG_NAMES.has(baseName(target.path)) && (await context.creationRuleFor(target.path)) !== undefined,
+  mayFind: (target, context) => {
+    if (CONFIG_NAMES.has(baseName(target.path))) return false;
+    const rule = context.creationRuleFor(target.path);
+    // The scan's own resolver answers at once; no microtask per file for it.
+    return rule instanceof Promise ? rule.then((found) => found !== undefined) : rule !== undefined;
+  },
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
     if (CONFIG_NAMES.has(baseName(target.path))) return [];
     const rule = await context.creationRuleFor(target.path);

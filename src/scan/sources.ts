@@ -25,8 +25,8 @@ export interface SideFile {
 export interface ScanSource {
   /** The paths to scan, in the form findings print, without duplicates. */
   list(): Promise<string[]>;
-  /** Loads one listed path; a file over `maxBytes` is reported with its size instead of read. */
-  load(path: string, maxBytes: number): Promise<Loaded>;
+  /** Loads one listed path; a file over `maxBytes` is reported with its size instead of read (at once, where that costs no waiting). */
+  load(path: string, maxBytes: number): Loaded | Promise<Loaded>;
   exists(path: string): boolean;
   /** Every path `exists` says yes to, where the source has the list (see ScanContext.knownPaths). */
   knownPaths?(): Iterable<string>;
@@ -54,7 +54,7 @@ export function toSlashes(path: string): string {
  * /dev/zero). Synchronous on purpose: detection runs on this thread anyway, and for the
  * small files a scan meets, a few system calls beat four thread-pool round trips.
  */
-export async function loadFile(path: string, maxBytes: number, followLinks = false): Promise<Loaded> {
+export function loadFile(path: string, maxBytes: number, followLinks = false): Loaded {
   try {
     return followLinks || NO_FOLLOW === undefined ? loadChecked(path, maxBytes, followLinks) : loadOpened(path, maxBytes);
   } catch (error) {
@@ -151,7 +151,7 @@ async function findSopsConfig(cwd: string): Promise<SideFile | undefined> {
 export function pathsSource(paths: readonly string[], cwd: string = process.cwd()): ScanSource {
   const locate = (path: string) => resolve(cwd, path);
   const read = async (path: string) => {
-    const loaded = await loadFile(locate(path), Number.MAX_SAFE_INTEGER);
+    const loaded = loadFile(locate(path), Number.MAX_SAFE_INTEGER);
     return loaded.kind === 'content' ? loaded.content : undefined;
   };
   return {

@@ -56,7 +56,7 @@ export interface ScanContext {
    * (first match, as sops picks), or undefined. A rule without `path_regex` says which
    * keys to use, not that every file must be encrypted, so it never counts here.
    */
-  creationRuleFor(path: string): Promise<CreationRule | undefined>;
+  creationRuleFor(path: string): CreationRule | undefined | Promise<CreationRule | undefined>;
   /** Whether a file exists at this path in the source (the index for `--staged`, the tree otherwise). */
   exists(path: string): boolean;
   /**
