@@ -276,7 +276,7 @@ function workingTreeSource(root: string, files: string[], tracked?: ReadonlySet<
   const sideFile = async (name: string): Promise<SideFile | undefined> => (existsSync(locate(name)) ? { path: locate(name), name } : undefined);
   return {
     list: async () => files,
-    load: (path, maxBytes) => loadFile(locate(path), maxBytes),
+    load: (path, maxBytes, scratch) => loadFile(locate(path), maxBytes, false, scratch),
     exists: tracked ? (path) => tracked.has(path) : (path) => existsSync(locate(path)),
     ...(tracked ? { knownPaths: () => tracked } : {}),
     read: async (path) => {

@@ -23,6 +23,8 @@ import { maskSecret, type Detector, type Finding, type RawFinding, type ScanCont
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** git's own test for binary content: a NUL byte in the first 8 KB. */
 const BINARY_PROBE_BYTES = 8192;
+/** Files up to this size are read into one reused buffer (pages are only touched as far as used). */
+const SCRATCH_BYTES = 4 * 1024 * 1024;
 /** Files in flight at once: enough to overlap reads with detection, few enough to bound memory. */
 const DEFAULT_CONCURRENCY = 8;
 
@@ -120,6 +122,9 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
     read: memoize((path) => source.read(path)),
   };
   const tally: Tally = { scanned: 0, binary: 0, tooLarge: [], ignored: 0, allowedInline: 0, findings: [], baselined: [] };
+  // One buffer that each file on disk is read into, instead of an allocation per file
+  // (most files are dropped before anything keeps their bytes; see scanFile).
+  const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   const scanOne = async (path: string) => {
     if (ignored !== undefined || excluded.size > 0) {
       const location = source.locate(path);
@@ -128,7 +133,7 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
         return;
       }
     }
-    await scanFile(path, source, context, settings, tally);
+    await scanFile(path, source, context, settings, tally, scratch);
   };
   await forEachLimited(paths, settings.concurrency ?? DEFAULT_CONCURRENCY, scanOne);
   const findings = tally.findings.sort(byPosition);
@@ -150,8 +155,8 @@ export async function scan(source: ScanSource, settings: ScanSettings): Promise<
   };
 }
 
-async function scanFile(path: string, source: ScanSource, context: ScanContext, settings: ScanSettings, tally: Tally): Promise<void> {
-  const pending = source.load(path, settings.maxFileBytes ?? MAX_FILE_BYTES);
+async function scanFile(path: string, source: ScanSource, context: ScanContext, settings: ScanSettings, tally: Tally, scratch: Buffer): Promise<void> {
+  const pending = source.load(path, settings.maxFileBytes ?? MAX_FILE_BYTES, scratch);
   // Files on disk are read at once: no microtask per file for them.
   const loaded = pending instanceof Promise ? await pending : pending;
   if (loaded.kind === 'missing') return; // tracked but deleted in the working tree: nothing to commit
@@ -164,11 +169,16 @@ async function scanFile(path: string, source: ScanSource, context: ScanContext, 
     return;
   }
   tally.scanned++;
-  const target: ScanTarget = { path, content: loaded.content };
-  // Most files hold nothing any detector looks for, and need not even be decoded.
-  const detectors = await detectorsFor(target, context, settings.detectors);
+  let target: ScanTarget = { path, content: loaded.content };
+  // Most files hold nothing any detector looks for, and need not even be decoded (nor
+  // copied out of the scratch buffer). Nothing is awaited before the copy: another file's
+  // load would overwrite the scratch buffer meanwhile.
+  const answers = askMayFind(target, context, settings.detectors);
+  if (answers.every((answer) => answer === false)) return;
+  if (loaded.borrowed) target = { path, content: Buffer.from(loaded.content) };
+  const detectors = await detectorsFor(answers, target.path, settings.detectors);
   if (detectors.length === 0) return;
-  const text = decode(loaded.content);
+  const text = decode(target.content);
   const raws = await detectAll(target, text, context, detectors);
   if (raws.length === 0) return;
   const lines = splitLines(text);
@@ -183,22 +193,36 @@ async function scanFile(path: string, source: ScanSource, context: ScanContext, 
   }
 }
 
-/** The detectors that may find something in the file (`Detector.mayFind`), in order. */
-async function detectorsFor(target: ScanTarget, context: ScanContext, detectors: readonly Detector[]): Promise<Detector[]> {
-  const may: Detector[] = [];
-  for (const detector of detectors) {
-    let answer: boolean | Promise<boolean>;
+/** Each detector's `mayFind` (true where it has none), asked at once: answers may be pending. */
+function askMayFind(target: ScanTarget, context: ScanContext, detectors: readonly Detector[]): (boolean | Promise<boolean>)[] {
+  return detectors.map((detector) => {
     try {
-      answer = detector.mayFind === undefined || detector.mayFind(target, context);
+      return detector.mayFind === undefined || detector.mayFind(target, context);
+    } catch (error) {
+      throw detectorFailure(target.path, detector, error);
+    }
+  });
+}
+
+/** The detectors whose answer is yes, in order; pending answers are awaited. */
+async function detectorsFor(answers: readonly (boolean | Promise<boolean>)[], path: string, detectors: readonly Detector[]): Promise<Detector[]> {
+  const may: Detector[] = [];
+  for (const [index, detector] of detectors.entries()) {
+    let answer = answers[index]!;
+    try {
       // Most answers are plain booleans: no await (a microtask each) for those.
       if (typeof answer !== 'boolean') answer = await answer;
     } catch (error) {
-      if (error instanceof WaxError) throw error;
-      throw new DetectorError(target.path, detector.id, error);
+      throw detectorFailure(path, detector, error);
     }
     if (answer) may.push(detector);
   }
   return may;
+}
+
+/** A detector's bug as a DetectorError; wax's own typed errors pass through. */
+function detectorFailure(path: string, detector: Detector, error: unknown): WaxError {
+  return error instanceof WaxError ? error : new DetectorError(path, detector.id, error);
 }
 
 /** Every detector in order; a second finding of the same value on the same line is dropped (the first detector wins). */
@@ -210,8 +234,7 @@ async function detectAll(target: ScanTarget, text: string, context: ScanContext,
     try {
       found = await detector.detect(target, text, context);
     } catch (error) {
-      if (error instanceof WaxError) throw error;
-      throw new DetectorError(target.path, detector.id, error);
+      throw detectorFailure(target.path, detector, error);
     }
     for (const raw of found) {
       const key = `${raw.line}\0${raw.value}`;

@@ -9,8 +9,11 @@ import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readd
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { FileNotFoundError, ReadError, UsageError } from '../errors.js';
 
-/** What loading one file gave: its bytes, or why there are none. */
-export type Loaded = { kind: 'content'; content: Buffer } | { kind: 'too-large'; size: number } | { kind: 'missing' };
+/**
+ * What loading one file gave: its bytes, or why there are none. `borrowed`: the bytes lie
+ * in the caller's scratch buffer, which the next load overwrites; copy them to keep them.
+ */
+export type Loaded = { kind: 'content'; content: Buffer; borrowed?: boolean } | { kind: 'too-large'; size: number } | { kind: 'missing' };
 
 /** A file wax reads itself (`.sops.yaml`, `.waxignore`): where it lives, and its bytes when they are not on disk. */
 export interface SideFile {
@@ -25,8 +28,12 @@ export interface SideFile {
 export interface ScanSource {
   /** The paths to scan, in the form findings print, without duplicates. */
   list(): Promise<string[]>;
-  /** Loads one listed path; a file over `maxBytes` is reported with its size instead of read (at once, where that costs no waiting). */
-  load(path: string, maxBytes: number): Loaded | Promise<Loaded>;
+  /**
+   * Loads one listed path; a file over `maxBytes` is reported with its size instead of
+   * read (at once, where that costs no waiting). A file on disk that fits in `scratch` may
+   * be read into it (`borrowed`), sparing an allocation per file.
+   */
+  load(path: string, maxBytes: number, scratch?: Buffer): Loaded | Promise<Loaded>;
   exists(path: string): boolean;
   /** Every path `exists` says yes to, where the source has the list (see ScanContext.knownPaths). */
   knownPaths?(): Iterable<string>;
@@ -54,9 +61,9 @@ export function toSlashes(path: string): string {
  * /dev/zero). Synchronous on purpose: detection runs on this thread anyway, and for the
  * small files a scan meets, a few system calls beat four thread-pool round trips.
  */
-export function loadFile(path: string, maxBytes: number, followLinks = false): Loaded {
+export function loadFile(path: string, maxBytes: number, followLinks = false, scratch?: Buffer): Loaded {
   try {
-    return followLinks || NO_FOLLOW === undefined ? loadChecked(path, maxBytes, followLinks) : loadOpened(path, maxBytes);
+    return followLinks || NO_FOLLOW === undefined ? loadChecked(path, maxBytes, followLinks) : loadOpened(path, maxBytes, scratch);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
@@ -74,7 +81,7 @@ const NO_FOLLOW = constants.O_NOFOLLOW === undefined || constants.O_NONBLOCK ===
 /** What opening a path that is no regular file can fail with: a link (ELOOP), a socket (ENXIO), a directory elsewhere (EISDIR). */
 const NOT_A_FILE = new Set(['ELOOP', 'ENXIO', 'EISDIR']);
 
-function loadOpened(path: string, maxBytes: number): Loaded {
+function loadOpened(path: string, maxBytes: number, scratch?: Buffer): Loaded {
   let fd: number;
   try {
     fd = openSync(path, NO_FOLLOW!);
@@ -89,6 +96,7 @@ function loadOpened(path: string, maxBytes: number): Loaded {
     const stat = fstatSync(fd);
     if (!stat.isFile()) return { kind: 'missing' };
     if (stat.size > maxBytes) return { kind: 'too-large', size: stat.size };
+    if (scratch !== undefined && stat.size <= scratch.length) return { kind: 'content', content: readOpen(fd, stat.size, scratch), borrowed: true };
     return { kind: 'content', content: readOpen(fd, stat.size) };
   } finally {
     closeSync(fd);
@@ -104,8 +112,8 @@ function loadChecked(path: string, maxBytes: number, followLinks: boolean): Load
 }
 
 /** The `size` bytes `fstat` promised, or fewer when the file shrank meanwhile (as readFileSync reads). */
-function readOpen(fd: number, size: number): Buffer {
-  const content = Buffer.allocUnsafe(size);
+function readOpen(fd: number, size: number, into?: Buffer): Buffer {
+  const content = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let filled = 0;
   while (filled < size) {
     const read = readSync(fd, content, filled, size - filled, null);
@@ -157,7 +165,7 @@ export function pathsSource(paths: readonly string[], cwd: string = process.cwd(
   return {
     list: async () => expandPaths(paths.length > 0 ? paths : ['.'], cwd),
     // The walk lists no links, so a link here was named on the command line: follow it.
-    load: (path, maxBytes) => loadFile(locate(path), maxBytes, true),
+    load: (path, maxBytes, scratch) => loadFile(locate(path), maxBytes, true, scratch),
     exists: (path) => existsSync(locate(path)),
     read,
     locate,

@@ -75,6 +75,8 @@ export interface Detector {
    * False when the detector can tell from the path and the bytes alone that it finds
    * nothing in this file: the scan then neither decodes the file for it nor calls
    * `detect`. Must never be false where `detect` would find something; absent, true.
+   * `target.content` may be the scan's scratch buffer, valid only until this returns: read
+   * it before returning (a promise may settle later, but not read it then).
    */
   mayFind?(target: ScanTarget, context: ScanContext): boolean | Promise<boolean>;
   /** `text` is `target.content` decoded as UTF-8; binary files never reach a detector. */

@@ -458,6 +458,32 @@ test('--all: every tracked file from the working tree, untracked ones left out',
     assert.equal(result.summary.scanned, 1);
   }));
 
+test('--all: files read into the shared scratch buffer keep their own bytes while detectors wait', () =>
+  withDir(async (dir) => {
+    git(dir, 'init', '-q');
+    const files = Array.from({ length: 24 }, (_, i) => `f${String(i).padStart(2, '0')}.yaml`);
+    // Every other file holds nothing the detector wants: its load overwrites the scratch buffer.
+    files.forEach((name, i) => write(dir, name, i % 2 === 0 ? `password: value-of-${name}-${'x'.repeat(i * 37)}\n` : `note: ${'y'.repeat(500 + i)}\n`));
+    git(dir, 'add', '.');
+    git(dir, 'commit', '-q', '-m', 'files');
+    const slow: Detector = {
+      id: 'slow',
+      // A file without `password` is left out before its bytes are kept.
+      mayFind: (target) => target.content.includes('password'),
+      async detect(target, text, context) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        assert.equal(target.content.toString('utf8'), text, `${target.path}: the bytes changed while the detector waited`);
+        return passwordDetector.detect(target, text, context);
+      },
+    };
+    const result = await scanAndClose(await trackedSource([], dir), { detectors: [slow] });
+    assert.deepEqual(
+      result.findings.map((f) => f.path),
+      files.filter((_, i) => i % 2 === 0),
+    );
+    assert.equal(result.summary.scanned, files.length);
+  }));
+
 test('--since: files changed between a commit and the working tree', () =>
   withDir(async (dir) => {
     git(dir, 'init', '-q');
