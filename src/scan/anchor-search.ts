@@ -186,37 +186,16 @@ function chanceOf(low: readonly number[], high: readonly number[]): number {
   let chance = 1;
   for (let k = 0; k < 3; k++) {
     let share = 0;
-    // ASCII has high nibbles 0 to 7; only the set bits are visited.
-    for (let highs = high[k]! & 0xff; highs !== 0; highs &= highs - 1) {
-      const row = (31 - Math.clz32(highs & -highs)) << 9;
-      share += SHARE_OF_LOWS[row | (low[k]! & 0xff)]! + SHARE_OF_LOWS[row | 256 | (low[k]! >> 8)]!;
+    // ASCII has high nibbles 0 to 7: bytes with an accepted high and low nibble.
+    for (let hi = 0; hi < 8; hi++) {
+      if ((high[k]! & (1 << hi)) === 0) continue;
+      for (let lo = 0; lo < 16; lo++) if (low[k]! & (1 << lo)) share += FREQUENCY[(hi << 4) | lo]!;
     }
     // Per thousand, at most all of it (any byte, for a two-byte fingerprint's third):
     // three factors stay a small integer.
     chance *= Math.min(share, 1000);
   }
   return chance;
-}
-
-/**
- * The frequencies of the bytes with high nibble h and a low nibble in a set, summed ahead:
- * at h << 9 | set for low nibbles 0-7, at h << 9 | 256 | set >> 8 for 8-15. The grouping
- * asks this a few thousand times.
- */
-const SHARE_OF_LOWS: Int32Array = (() => {
-  const shares = new Int32Array(8 << 9);
-  for (let hi = 0; hi < 8; hi++) {
-    for (const half of [0, 1]) {
-      const at = (hi << 9) | (half << 8);
-      for (let set = 1; set < 256; set++) shares[at | set] = shares[at | (set & (set - 1))]! + FREQUENCY[(hi << 4) | (half << 3) | (31 - Math.clz32(set & -set))]!;
-    }
-  }
-  return shares;
-})();
-
-interface Group {
-  readonly prints: readonly Fingerprint[];
-  readonly bucket: Bucket;
 }
 
 /**

@@ -13,7 +13,7 @@
 import { basename } from 'node:path';
 import { TextIndex } from './text-index.js';
 import { isInside, sopsRegions, type TextRange } from './sops-regions.js';
-import type { Detector, RawFinding } from './types.js';
+import type { Detector, RawFinding, ScanContext, ScanTarget } from './types.js';
 
 export const BASE64_THRESHOLD = 4.5;
 export const HEX_THRESHOLD = 3.0;
@@ -59,9 +59,9 @@ const LOCKFILES = new Set([
 
 export const entropyDetector: Detector = {
   id: 'high-entropy',
-  mayFind: (target, context) => context.options.entropy && !LOCKFILES.has(basename(target.path)),
+  mayFind: (target, context) => inScope(target, context),
   detect(target, text, context) {
-    if (!context.options.entropy || LOCKFILES.has(basename(target.path))) return [];
+    if (!inScope(target, context)) return [];
     const regions = sopsRegions(text);
     const index = new TextIndex(text);
     return candidates(text)
@@ -69,6 +69,11 @@ export const entropyDetector: Detector = {
       .flatMap((token) => judge(text, index, token));
   },
 };
+
+/** Off unless asked for, and never in lockfiles (their hashes are all high-entropy). */
+function inScope(target: ScanTarget, context: ScanContext): boolean {
+  return context.options.entropy && !LOCKFILES.has(basename(target.path));
+}
 
 /** Quoted and assigned tokens, without overlaps (the first one found at a place wins). */
 function candidates(text: string): TextRange[] {

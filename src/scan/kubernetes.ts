@@ -11,7 +11,6 @@
  */
 import { isEncryptedValue } from '../crypto/values.js';
 import { formatFromPath } from '../document/stores/index.js';
-import type { Format } from '../document/stores/types.js';
 import { TreeBranch, type TreeValue } from '../document/tree.js';
 import { ENCRYPTED_SECRET_API_VERSION, ENCRYPTED_SECRET_KIND } from '../encrypted-secret.js';
 import { describeLocation, leafText, loadPlainForScan, ValueLocator, type Location } from './documents.js';
@@ -41,13 +40,10 @@ interface Plaintext {
 
 export const kubernetesSecretDetector: Detector = {
   id: 'kubernetes-secret',
-  // The bytes hold 'Secret' exactly where the text does.
-  mayFind: (target) => isManifestFormat(formatFromPath(target.path)) && target.content.includes('Secret'),
+  mayFind: (target) => manifestFormat(target) !== undefined,
   detect(target: ScanTarget, text: string): RawFinding[] {
-    const format = formatFromPath(target.path);
-    if (!isManifestFormat(format)) return [];
-    // Most YAML and JSON is no Secret (and many mention one: secretRef, secretName): never parse those.
-    if (!text.includes('Secret') || !SECRET_KIND.test(text)) return [];
+    const format = manifestFormat(target);
+    if (format === undefined || !SECRET_KIND.test(text)) return [];
     // A file the store rejects is not applied by kubectl either; the credential rules still read its text.
     const documents = loadPlainForScan(format, target.content);
     if (!documents) return [];
@@ -61,9 +57,15 @@ export const kubernetesSecretDetector: Detector = {
   },
 };
 
-/** What kubectl applies: YAML and JSON. */
-function isManifestFormat(format: Format): format is 'yaml' | 'json' {
-  return format === 'yaml' || format === 'json';
+/**
+ * The format of a file that may hold a Secret: YAML or JSON (what kubectl applies) that
+ * says `Secret` somewhere. Most YAML and JSON is no Secret (and many mention one:
+ * secretRef, secretName): never parse those. The bytes hold 'Secret' exactly where the
+ * text does, so the scan can ask before decoding.
+ */
+function manifestFormat(target: ScanTarget): 'yaml' | 'json' | undefined {
+  const format = formatFromPath(target.path);
+  return (format === 'yaml' || format === 'json') && target.content.includes('Secret') ? format : undefined;
 }
 
 interface KubernetesObject {

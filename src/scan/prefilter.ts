@@ -86,7 +86,6 @@ const line = (...literals: string[]): Anchor[] => literals.map((literal) => ({ l
 /** Literals that start a token: on its line, and never right after a letter. */
 const token = (...literals: string[]): Anchor[] => literals.map((literal) => ({ literal, reach: 'line', afterNonLetter: true }));
 
-/** Keyed by the id each preset rule registers (`meta.id`); one entry per rule. */
 /**
  * What follows `ACCESS` in the AWS secret rule, on ASCII bytes:
  * `_?(?:KEY|key|Key)["']?\s*(?::|=>|=)\s*["']?[A-Za-z0-9/+=]{40}`.
@@ -150,6 +149,7 @@ function slackHostFollows(bytes: Uint8Array, at: number): boolean {
   return true;
 }
 
+/** Keyed by the id each preset rule registers (`meta.id`); one entry per rule. */
 export const PRESET_ANCHORS: Readonly<Record<string, RuleAnchors>> = {
   '@secretlint/secretlint-rule-aws': {
     anchors: [
@@ -680,7 +680,7 @@ export function mayHaveAnchors(bytes: Uint8Array, path: string): boolean {
   return false;
 }
 
-/** `hasUserinfoAt` on ASCII bytes, where `\s` is the six ASCII blanks. */
+/** `URL_USERINFO` (`hasUserinfoAt`) on ASCII bytes, where `\s` is the six ASCII blanks: keep the two alike. */
 function hasUserinfoInBytes(bytes: Uint8Array, at: number): boolean {
   let i = at;
   while (i < bytes.length && bytes[i] !== 0x3a && bytes[i] !== 0x2f && !isAsciiSpace(bytes[i]!)) i++;
@@ -731,7 +731,7 @@ function isAsciiLetter(code: number): boolean {
  * What must follow `://` for either rule to report: a user name, `:`, a password, `@`,
  * with the character classes of the database rules (the basic-auth rule's are narrower).
  */
-const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y;
+const URL_USERINFO = /[^:/\s]+:[^@/\s]+@/y; // and hasUserinfoInBytes, on bytes
 
 function hasUserinfoAt(text: string, at: number): boolean {
   URL_USERINFO.lastIndex = at;

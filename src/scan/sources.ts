@@ -164,8 +164,9 @@ export function pathsSource(paths: readonly string[], cwd: string = process.cwd(
   };
   return {
     list: async () => expandPaths(paths.length > 0 ? paths : ['.'], cwd),
-    // The walk lists no links, so a link here was named on the command line: follow it.
-    load: (path, maxBytes, scratch) => loadFile(locate(path), maxBytes, true, scratch),
+    // The walk lists no links, so a link here was named on the command line: follow it
+    // (stat, then readFileSync: no scratch buffer on this path).
+    load: (path, maxBytes) => loadFile(locate(path), maxBytes, true),
     exists: (path) => existsSync(locate(path)),
     read,
     locate,

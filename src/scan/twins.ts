@@ -21,8 +21,8 @@ const ENCRYPTED_MARKERS = ['.enc', '.sops'];
 export const decryptedTwinDetector: Detector = {
   id: 'decrypted-twin',
   mayFind: (target, context) => !surelyWithoutTwin(target.path, context),
+  // detect needs no such shortcut: the scan asks mayFind first, and the names give the same answer.
   async detect(target: ScanTarget, text: string, context: ScanContext): Promise<RawFinding[]> {
-    if (surelyWithoutTwin(target.path, context)) return [];
     const slash = target.path.lastIndexOf('/') + 1;
     const dir = target.path.slice(0, slash);
     const twins = twinNames(target.path.slice(slash)).filter((twin) => context.exists(dir + twin.name));

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { LiteralSearch } from '../../src/scan/anchor-search.js';
-import { PRESET_ANCHORS, planScan, type ScanPlan } from '../../src/scan/prefilter.js';
+import { mayHaveAnchors, PRESET_ANCHORS, planScan, type ScanPlan } from '../../src/scan/prefilter.js';
 import { label, params } from '../property/settings.js';
 
 /** Every (literal, offset), sorted, found by indexOf: the reference. */
@@ -171,4 +171,33 @@ test(label("a pattern anchor's byte condition holds wherever its pattern matches
     params(300),
   );
   assert.equal(matched.size, patterns.length, 'the generator makes each pattern match somewhere');
+});
+
+test(label('told from the bytes alone, an ASCII text has no anchor only where planScan skips it', 300), () => {
+  // Near and full matches of what the byte checks decide: URLs with and without
+  // user:password@, tokens after letters and not, the AWS and Slack patterns' tails.
+  const url = fc
+    .tuple(fc.constantFrom('https://', 'postgres://', 'x://', '://'), fc.constantFrom('', 'user', 'u s'), fc.constantFrom('', ':', '/'), fc.constantFrom('', 'p4ss', 'p/ss', 'p ss'), fc.constantFrom('', '@'), fc.constantFrom('host', ''))
+    .map((parts) => parts.join(''));
+  const word = fc.constantFrom(
+    ...['https://', 'postgres://', '://', 'user', ':', 'p4ss', '@', '/', ' ', '\t', '\n', 'host.example', 'x'],
+    ...['ghp_', 'AKIA', 'xoxb-', 'zAKIA', 'aws_account_id', '_ID', 'ccount', 'serviceAccount', ' = ', '"', '1234', '-', '5678', '9012'],
+    ...['secret_access_key', 'SECRET_ACCESS_KEY=', 'Zx9vQ2mB7kL4pR8tY1wE5uI3oP6aS0dF2gH7jK9l', 'hooks.slack.com', 'HOOKS.SLACK.COM', '-----BEGIN'],
+  );
+  const piece = fc.oneof(word, url);
+  let skipped = 0;
+  let planned = 0;
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 30 }), fc.constantFrom('a.txt', 'config.json', '.npmrc'), (pieces, path) => {
+      const text = pieces.join('');
+      const plan = planScan(text, path);
+      const may = mayHaveAnchors(Buffer.from(text, 'latin1'), path);
+      if (plan.mode === 'skip') skipped++;
+      else planned++;
+      assert.ok(may || plan.mode === 'skip', `${JSON.stringify(text)} in ${path}: planScan plans ${plan.mode}, mayHaveAnchors says no`);
+      return true;
+    }),
+    params(300),
+  );
+  assert.ok(skipped > 0 && planned > 0, `both kinds of text are generated (${skipped} skipped, ${planned} planned)`);
 });

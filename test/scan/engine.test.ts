@@ -194,21 +194,25 @@ test('a path that does not exist is an error, not a clean scan', () =>
     await assert.rejects(scanAndClose(pathsSource(['nope.yaml'], dir)), FileNotFoundError);
   }));
 
-test('a detector that crashes fails the scan with its id and the path, without its own message', () =>
+test('a detector that crashes, in detect or in mayFind (at once or later), fails the scan with its id and the path, without its own message', () =>
   withDir(async (dir) => {
     write(dir, 'x.yaml', `password: ${SECRET}\n`);
-    const crashing: Detector = {
-      id: 'crashing',
-      detect: () => {
-        throw new TypeError(`cannot handle ${SECRET}`);
-      },
+    const crash = (error: Error) => () => {
+      throw error;
     };
-    await assert.rejects(scanAndClose(pathsSource([], dir), { detectors: [crashing] }), (error: unknown) => {
-      assert.ok(error instanceof DetectorError);
-      assert.equal(error.message, 'x.yaml: the crashing detector failed (TypeError)');
-      assert.ok(!error.message.includes(SECRET));
-      return true;
-    });
+    const crashing: [Detector, string][] = [
+      [{ id: 'crashing', detect: crash(new TypeError(`cannot handle ${SECRET}`)) }, 'TypeError'],
+      [{ ...passwordDetector, id: 'crashing-early', mayFind: crash(new RangeError(`cannot handle ${SECRET}`)) }, 'RangeError'],
+      [{ ...passwordDetector, id: 'crashing-later', mayFind: async () => crash(new SyntaxError(`cannot handle ${SECRET}`))() }, 'SyntaxError'],
+    ];
+    for (const [detector, kind] of crashing) {
+      await assert.rejects(scanAndClose(pathsSource([], dir), { detectors: [detector] }), (error: unknown) => {
+        assert.ok(error instanceof DetectorError);
+        assert.equal(error.message, `x.yaml: the ${detector.id} detector failed (${kind})`);
+        assert.ok(!error.message.includes(SECRET));
+        return true;
+      });
+    }
   }));
 
 test('a detector whose mayFind says no (at once or later) is not asked, and a file no detector may find anything in still counts as scanned', () =>
@@ -232,23 +236,6 @@ test('a detector whose mayFind says no (at once or later) is not asked, and a fi
     );
     const none = await scanAndClose(pathsSource([], dir), { detectors: [{ ...passwordDetector, mayFind: () => false }] });
     assert.deepEqual([none.findings.length, none.summary.scanned], [0, 2]);
-  }));
-
-test('a detector whose mayFind crashes fails the scan like one whose detect does', () =>
-  withDir(async (dir) => {
-    write(dir, 'x.yaml', `password: ${SECRET}\n`);
-    const crashing: Detector = {
-      ...passwordDetector,
-      id: 'crashing-early',
-      mayFind: () => {
-        throw new RangeError(`cannot handle ${SECRET}`);
-      },
-    };
-    await assert.rejects(scanAndClose(pathsSource([], dir), { detectors: [crashing] }), (error: unknown) => {
-      assert.ok(error instanceof DetectorError);
-      assert.equal(error.message, 'x.yaml: the crashing-early detector failed (RangeError)');
-      return true;
-    });
   }));
 
 test('creation rules: first path_regex match relative to the config directory; a rule without path_regex ends the walk', () =>
