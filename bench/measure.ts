@@ -24,7 +24,7 @@ export class BenchError extends Error {}
  * What is left out of the environment of every measured process: SOPS_* and NODE_OPTIONS
  * would change what the tools do; NODE_EXTRA_CA_CERTS makes Node.js read and parse a CA
  * bundle at every start. Machines behind a TLS-inspecting proxy set it so that npm reaches
- * its registry (this one does: some 50 ms a start); a user running wax, secretlint or
+ * its registry (this one does: 60 to 66 ms a start); a user running wax, secretlint or
  * gitleaks-wasm, all Node.js processes, usually has none, and none of them opens a TLS
  * connection while measured.
  */
